@@ -1,0 +1,150 @@
+"""Command line: ``tacfn-lite generate|train|evaluate|compare|...`` (README "CLI")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .config import MODELS, VARIANTS, get_config
+
+SHORTCUTS = {  # flag → config key
+    "model": "model.model", "data": "data.name", "variant": "data.variant", "size": "data.size",
+    "root": "data.root", "fold": "data.fold", "epochs": "train.epochs", "seed": "train.seed",
+    "device": "train.device", "out": "train.out_dir", "direction": "model.direction",
+    "batch_size": "train.batch_size", "lr": "train.lr",
+}
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="tiny", help="tiny (CPU) or paper (GPU)")
+    p.add_argument("--model", choices=MODELS)
+    p.add_argument("--data", choices=("synthav", "ravdess", "cremad", "iemocap"))
+    p.add_argument("--variant", choices=VARIANTS, help="SynthAV variant")
+    p.add_argument("--size", choices=("quick", "full"), help="SynthAV size")
+    p.add_argument("--root", help="folder of a prepared real corpus")
+    p.add_argument("--direction", choices=("audio->video", "video->audio", "both"))
+    for flag in ("fold", "epochs", "seed", "batch_size"):
+        p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bf16 on CPU)")
+    p.add_argument("--out", help="output folder (checkpoints, metrics)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field, e.g. --set d_model=64 --set model.select=false")
+
+
+def config_from_args(args: argparse.Namespace):
+    overrides = {key: getattr(args, flag) for flag, key in SHORTCUTS.items()
+                 if getattr(args, flag, None) is not None}
+    if getattr(args, "amp", False):
+        overrides["train.amp"] = True
+    for item in args.set:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        overrides[key] = value
+    return get_config(args.preset, **overrides)
+
+
+def cmd_generate(args) -> int:
+    from .data.synthetic import load_synthav
+
+    cfg = config_from_args(args)
+    arrays = load_synthav(cfg.data)
+    summary = {"clips": len(arrays), "audio": list(arrays.audio.shape),
+               "video": list(arrays.video.shape), "actors": int(len(set(arrays.actors.tolist()))),
+               **{k: arrays.meta[k] for k in ("variant", "size", "content_hash", "ceilings")}}
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .data import make_loaders
+    from .model import build_model
+    from .train import fit
+
+    cfg = config_from_args(args)
+    loaders, manifest = make_loaders(cfg)
+    hist = fit(build_model(cfg.model), loaders, cfg, resume=args.resume, manifest=manifest)
+    print(json.dumps({"best_epoch": hist.best_epoch, "val_accuracy": hist.val["accuracy"],
+                      "test_accuracy": hist.test["accuracy"], "test_uar": hist.test["uar"],
+                      "test_macro_f1": hist.test["macro_f1"], "checkpoint": hist.checkpoint},
+                     indent=1))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .config import RunConfig
+    from .data import make_loaders
+    from .io import load_checkpoint
+    from .model import build_model
+    from .train import evaluate, resolve_device
+
+    ckpt = load_checkpoint(args.checkpoint)
+    cfg = RunConfig.from_dict(ckpt["config"])
+    model = build_model(cfg.model)
+    model.load_state_dict(ckpt["model"])
+    loaders, _ = make_loaders(cfg)
+    device = resolve_device(args.device or "auto")
+    res = evaluate(model.to(device), loaders[args.split], device)
+    print(json.dumps({k: res[k] for k in ("n", "accuracy", "uar", "macro_f1", "majority_baseline",
+                                          "chance_baseline", "confusion")}, indent=1))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare, format_table, save_result
+
+    cfg = config_from_args(args)
+    models = tuple(args.models.split(",")) if args.models else MODELS
+    seeds = tuple(range(args.seeds))
+    result = compare(cfg, models=models, seeds=seeds, out_dir=args.out or "runs/compare")
+    print(format_table(result))
+    out = Path(args.json or f"bench/results/compare_{result['variant']}.json")
+    save_result(result, out, command="tacfn-lite " + " ".join(sys.argv[1:]))
+    print(f"saved {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tacfn-lite", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("generate", help="generate (and cache) a SynthAV set; print its summary")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("train", help="train one model; writes checkpoints and metrics")
+    _add_config_args(p)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on its own data split")
+    p.add_argument("checkpoint")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--device")
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("compare", help="train every model on the same splits/seeds; one table")
+    _add_config_args(p)
+    p.add_argument("--models", help="comma-separated subset of " + ",".join(MODELS))
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    p.add_argument("--json", help="where to save the result (default bench/results/compare_<variant>.json)")
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"tacfn-lite {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Train every model on the same splits and seeds and tabulate the comparison (notebook 04).
+
+Cost columns: parameters, fusion-only FLOPs (``torch.utils.flop_counter`` on the fusion module
+with encoder outputs as input) and seconds per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .config import MODELS, RunConfig
+from .data import load_arrays, make_loaders
+from .io import atomic_write_text
+from .model import build_model, count_parameters
+from .train import fit
+
+
+def fusion_flops(cfg: RunConfig, batch_size: int = 1) -> int:
+    """FLOPs of the fusion module + head alone for one clip of the configured size."""
+    model = build_model(cfg.model).eval()
+    d = cfg.data
+    ta = 1 + int(d.sample_rate * d.duration) // d.hop_length
+    audio = torch.randn(batch_size, ta, d.n_mfcc)
+    video = torch.rand(batch_size, d.n_frames, 3, d.image_size, d.image_size)
+    with torch.no_grad():
+        a = model.audio_encoder(audio) if model.audio_encoder is not None else None
+        v, grid = model.video_encoder(video) if model.video_encoder is not None else (None, None)
+        with FlopCounterMode(display=False) as counter:
+            model.fusion(a, v, grid)
+    return int(counter.get_total_flops())
+
+
+def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int, ...] = (0, 1, 2),
+            out_dir: str | Path = "runs/compare", progress: bool = True) -> dict:
+    """Train each model for each seed on one data set (same split); mean ± std of test metrics."""
+    arrays = load_arrays(base.data, progress=progress)
+    rows = {}
+    for name in models:
+        runs = []
+        for seed in seeds:
+            cfg = replace(base, model=replace(base.model, model=name),
+                          train=replace(base.train, seed=seed,
+                                        out_dir=str(Path(out_dir) / f"{name}_s{seed}")))
+            loaders, manifest = make_loaders(cfg, arrays)
+            hist = fit(build_model(cfg.model), loaders, cfg, manifest=manifest)
+            runs.append({"seed": seed, "test_accuracy": hist.test["accuracy"],
+                         "test_macro_f1": hist.test["macro_f1"], "test_uar": hist.test["uar"],
+                         "val_accuracy": hist.best_val_accuracy, "best_epoch": hist.best_epoch,
+                         "seconds_per_epoch": hist.seconds_per_epoch})
+        acc = np.array([r["test_accuracy"] for r in runs])
+        rows[name] = {
+            "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std(ddof=0)),
+            "test_macro_f1_mean": float(np.mean([r["test_macro_f1"] for r in runs])),
+            "params": count_parameters(build_model(replace(base.model, model=name))),
+            "fusion_flops": fusion_flops(replace(base, model=replace(base.model, model=name))),
+            "seconds_per_epoch": float(np.median([r["seconds_per_epoch"] for r in runs])),
+            "runs": runs,
+        }
+    return {
+        "variant": base.data.variant if base.data.name == "synthav" else base.data.name,
+        "data": base.data.__dict__, "train": {**base.train.__dict__, "seed": list(seeds)},
+        "ceilings": (arrays.meta or {}).get("ceilings"),
+        "data_hash": (arrays.meta or {}).get("content_hash"),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "models": rows,
+    }
+
+
+def format_table(result: dict) -> str:
+    """Markdown table of a :func:`compare` result."""
+    lines = ["| model | test acc (mean ± std) | macro F1 | params | fusion FLOPs | s/epoch |",
+             "|---|---|---|---|---|---|"]
+    for name, r in result["models"].items():
+        lines.append(f"| {name} | {100 * r['test_accuracy_mean']:.1f} ± "
+                     f"{100 * r['test_accuracy_std']:.1f} | {100 * r['test_macro_f1_mean']:.1f} | "
+                     f"{r['params']:,} | {r['fusion_flops']:,} | {r['seconds_per_epoch']:.2f} |")
+    if result.get("ceilings"):
+        c = result["ceilings"]
+        lines.append(f"\nDesigned ceilings: audio {100 * c['audio']:.1f}, video "
+                     f"{100 * c['video']:.1f}, late {100 * c['late']:.1f}, fusion "
+                     f"{100 * c['fusion']:.1f}.")
+    return "\n".join(lines)
+
+
+def save_result(result: dict, path: str | Path, command: str) -> Path:
+    return atomic_write_text(path, json.dumps({**result, "command": command}, indent=1))

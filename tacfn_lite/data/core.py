@@ -1,0 +1,123 @@
+"""The one batch type every corpus yields, an in-memory clip store and its torch Dataset.
+
+Shapes (batch-first, fixed letters): audio ``(B, Ta, F)`` float32 MFCC frames; video
+``(B, T, 3, H, W)`` float32 in [0, 1]; label ``(B,)`` int64; optional ground-truth masks
+``audio_mask (B, Ta)`` and ``video_mask (B, T, H, W)`` (SynthAV only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch of clips. ``clip_id`` is a list of strings; masks are ``None`` for real corpora."""
+
+    audio: torch.Tensor
+    video: torch.Tensor
+    label: torch.Tensor
+    clip_id: list[str]
+    audio_mask: torch.Tensor | None = None
+    video_mask: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> Batch:
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return replace(
+            self,
+            audio=move(self.audio),
+            video=move(self.video),
+            label=move(self.label),
+            audio_mask=move(self.audio_mask),
+            video_mask=move(self.video_mask),
+        )
+
+    def __len__(self) -> int:
+        return int(self.label.shape[0])
+
+
+@dataclass
+class ClipArrays:
+    """Numpy arrays for a whole corpus: what generators and cached shards hold.
+
+    audio ``(N, Ta, F)`` float16/32, video ``(N, T, H, W, 3)`` uint8, labels/actors ``(N,)``.
+    """
+
+    audio: np.ndarray
+    video: np.ndarray
+    labels: np.ndarray
+    actors: np.ndarray
+    clip_ids: np.ndarray
+    audio_mask: np.ndarray | None = None
+    video_mask: np.ndarray | None = None
+    class_names: tuple[str, ...] = ()
+    meta: dict | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        for name in ("audio", "video", "actors", "clip_ids"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"ClipArrays.{name}: expected {n} rows, got {len(getattr(self, name))}")
+        if self.video.ndim != 5 or self.video.shape[-1] != 3:
+            raise ValueError(f"ClipArrays.video: expected shape (N, T, H, W, 3), got {self.video.shape}")
+        if self.audio.ndim != 3:
+            raise ValueError(f"ClipArrays.audio: expected shape (N, Ta, F), got {self.audio.shape}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx: np.ndarray) -> ClipArrays:
+        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        return ClipArrays(
+            self.audio[idx], self.video[idx], self.labels[idx], self.actors[idx],
+            self.clip_ids[idx], pick(self.audio_mask), pick(self.video_mask),
+            self.class_names, self.meta,
+        )
+
+
+def to_batch(arrays: ClipArrays, idx: np.ndarray | list[int]) -> Batch:
+    """Gather rows ``idx`` into a :class:`Batch` (video scaled to [0, 1], channels first)."""
+    idx = np.asarray(idx)
+    video = torch.from_numpy(np.ascontiguousarray(arrays.video[idx]))  # (B, T, H, W, 3) uint8
+    video = video.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W)
+    audio = torch.from_numpy(np.asarray(arrays.audio[idx], dtype=np.float32))  # (B, Ta, F)
+    mask = lambda a: None if a is None else torch.from_numpy(np.asarray(a[idx]))  # noqa: E731
+    return Batch(
+        audio=audio,
+        video=video,
+        label=torch.from_numpy(np.asarray(arrays.labels[idx], dtype=np.int64)),
+        clip_id=[str(c) for c in arrays.clip_ids[idx]],
+        audio_mask=mask(arrays.audio_mask),
+        video_mask=mask(arrays.video_mask),
+    )
+
+
+class ClipDataset(Dataset):
+    """Torch Dataset over :class:`ClipArrays`; fetches whole batches at once (``__getitems__``)."""
+
+    def __init__(self, arrays: ClipArrays):
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, i: int) -> Batch:
+        return to_batch(self.arrays, [i])
+
+    def __getitems__(self, idx: list[int]) -> Batch:
+        return to_batch(self.arrays, idx)
+
+
+def collate_batches(items: Batch | list[Batch]) -> Batch:
+    """``collate_fn`` for :class:`ClipDataset`: batches arrive whole from ``__getitems__``."""
+    if isinstance(items, Batch):
+        return items
+    cat = lambda name: None if getattr(items[0], name) is None else torch.cat([getattr(b, name) for b in items])  # noqa: E731,E501
+    return Batch(
+        cat("audio"), cat("video"), cat("label"), [c for b in items for c in b.clip_id],
+        cat("audio_mask"), cat("video_mask"),
+    )

@@ -1,0 +1,70 @@
+"""Actor-independent splits, hashed JSON manifests and leak checks (DESIGN §4).
+
+6 folds of contiguous actor groups; the test fold's actors are never seen in training, and
+validation actors are drawn from the training actors only. Notebook 00 and 09.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+N_FOLDS = 6
+
+
+def actor_folds(actors: np.ndarray, n_folds: int = N_FOLDS) -> list[list[int]]:
+    """Split the sorted unique actor ids into ``n_folds`` contiguous groups (RAVDESS: 4 each)."""
+    ids = sorted(int(a) for a in np.unique(actors))
+    if len(ids) < n_folds:
+        raise ValueError(f"need at least {n_folds} actors for {n_folds} folds, got {len(ids)}")
+    return [list(map(int, g)) for g in np.array_split(ids, n_folds)]
+
+
+def split_indices(actors: np.ndarray, fold: int, seed: int = 0,
+                  n_folds: int = N_FOLDS) -> dict[str, np.ndarray]:
+    """Row indices of train/val/test: test = fold ``fold``; val = one fold's worth of actors
+    drawn (seeded) from the remaining training actors."""
+    folds = actor_folds(actors, n_folds)
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold must be in 0..{n_folds - 1}, got {fold}")
+    test = folds[fold]
+    rest = [a for k, g in enumerate(folds) if k != fold for a in g]
+    rng = np.random.default_rng([seed, fold, 7])
+    val = sorted(int(a) for a in rng.choice(rest, size=len(test), replace=False))
+    train = [a for a in rest if a not in val]
+    out = {name: np.flatnonzero(np.isin(actors, group))
+           for name, group in (("train", train), ("val", val), ("test", test))}
+    check_no_actor_leak(actors, out)
+    return out
+
+
+def check_no_actor_leak(actors: np.ndarray, split: dict[str, np.ndarray]) -> None:
+    """Raise ``ValueError`` naming the actors shared between any two splits."""
+    names = list(split)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = set(actors[split[a]].tolist()) & set(actors[split[b]].tolist())
+            if shared:
+                raise ValueError(f"actor leak: actors {sorted(shared)} are in both {a} and {b}")
+
+
+def make_manifest(clip_ids: np.ndarray, actors: np.ndarray, split: dict[str, np.ndarray],
+                  extra: dict | None = None) -> dict:
+    """A JSON-able manifest: clips and actors per split plus a hash of its content."""
+    body = {
+        name: {"actors": sorted(set(actors[idx].tolist())),
+               "clips": [str(c) for c in clip_ids[idx]]}
+        for name, idx in split.items()
+    }
+    body = {"splits": body, **(extra or {})}
+    blob = json.dumps(body, sort_keys=True).encode()
+    return {**body, "hash": hashlib.sha256(blob).hexdigest()[:16]}
+
+
+def save_manifest(manifest: dict, path: str | Path) -> Path:
+    from ..io import atomic_write_text
+
+    return atomic_write_text(Path(path), json.dumps(manifest, indent=1, sort_keys=True))

@@ -1,0 +1,62 @@
+"""Assemble encoders + a fusion from a :class:`ModelConfig` (notebook 01 onwards)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .baselines import ConcatFusion, LateFusion, MulTFusion, UnimodalFusion
+from .config import ModelConfig
+from .encoders import AudioEncoder, VideoEncoder
+from .fusion import FusionOutput, TACFNFusion
+
+
+class EmotionModel(nn.Module):
+    """Audio and video encoders feeding one fusion module.
+
+    ``forward(audio, video)`` returns a :class:`FusionOutput`. Unimodal models do not build the
+    encoder they ignore (its input still has to be passed, and does not affect the output).
+
+    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → logits ``(B, C)`` plus maps.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.audio_encoder = AudioEncoder(cfg) if cfg.model != "video" else None
+        self.video_encoder = VideoEncoder(cfg) if cfg.model != "audio" else None
+        self.fusion = {
+            "tacfn": lambda: TACFNFusion(cfg),
+            "concat": lambda: ConcatFusion(cfg),
+            "late": lambda: LateFusion(cfg),
+            "mult": lambda: MulTFusion(cfg),
+            "audio": lambda: UnimodalFusion(cfg, "audio"),
+            "video": lambda: UnimodalFusion(cfg, "video"),
+        }[cfg.model]()
+
+    def forward(self, audio: torch.Tensor, video: torch.Tensor) -> FusionOutput:
+        if audio.shape[0] != video.shape[0]:
+            raise ValueError(f"audio and video batch sizes differ: {audio.shape[0]} vs {video.shape[0]}")
+        if self.training and (self.cfg.audio_dropout > 0 or self.cfg.video_dropout > 0):
+            audio, video = self._drop_modalities(audio, video)
+        a = self.audio_encoder(audio) if self.audio_encoder is not None else None  # (B, Ta, D)
+        v, grid = self.video_encoder(video) if self.video_encoder is not None else (None, None)
+        return self.fusion(a, v, grid)
+
+    def _drop_modalities(self, audio: torch.Tensor, video: torch.Tensor):
+        """Zero whole modalities per sample (training only). Shapes unchanged."""
+        B = audio.shape[0]
+        keep_a = torch.rand(B, device=audio.device) >= self.cfg.audio_dropout  # (B,)
+        keep_v = torch.rand(B, device=video.device) >= self.cfg.video_dropout
+        audio = audio * keep_a.view(B, 1, 1).to(audio.dtype)
+        video = video * keep_v.view(B, 1, 1, 1, 1).to(video.dtype)
+        return audio, video
+
+
+def build_model(cfg: ModelConfig) -> EmotionModel:
+    """The one entry point used by training, notebooks and the CLI."""
+    return EmotionModel(cfg)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
