@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make report   set up .venv, run every notebook on SynthAV (papermill), write reports/ + figures/
+#   make test     set up .venv and run the whole test suite (browser test included)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup report report-full test test-fast browser-deps clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/tacfn-lite report --quick
+
+report-full: $(STAMP)
+	$(BIN)/tacfn-lite report
+
+# Chromium for the browser test comes from Debian (never `playwright install`).
+browser-deps:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+clean:
+	rm -rf $(VENV) reports .cache .pytest_cache
