@@ -15,6 +15,7 @@ SHORTCUTS = {  # flag → config key
     "root": "data.root", "fold": "data.fold", "epochs": "train.epochs", "seed": "train.seed",
     "device": "train.device", "out": "train.out_dir", "direction": "model.direction",
     "batch_size": "train.batch_size", "lr": "train.lr",
+    "audio_dropout": "model.audio_dropout", "video_dropout": "model.video_dropout",
 }
 
 
@@ -29,6 +30,10 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     for flag in ("fold", "epochs", "seed", "batch_size"):
         p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--audio-dropout", dest="audio_dropout", type=float,
+                   help="training only: per-sample probability of zeroing the whole audio input")
+    p.add_argument("--video-dropout", dest="video_dropout", type=float,
+                   help="training only: per-sample probability of zeroing the whole video input")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bf16 on CPU)")
     p.add_argument("--out", help="output folder (checkpoints, metrics)")

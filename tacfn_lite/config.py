@@ -130,6 +130,7 @@ _CHOICES = {
     "data.size": ("quick", "full"),
     "data.name": ("synthav", "ravdess", "cremad", "iemocap"),
 }
+_PROBABILITIES = ("model.audio_dropout", "model.video_dropout", "model.dropout")
 
 
 def _resolve_key(key: str) -> str:
@@ -171,6 +172,8 @@ def _coerce(key: str, value: Any) -> Any:
         raise ValueError(f"{key}: expected {ftype}, got {type(value).__name__} {value!r}")
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ValueError(f"{key}: expected one of {_CHOICES[key]}, got {value!r}")
+    if key in _PROBABILITIES and not 0.0 <= value <= 1.0:
+        raise ValueError(f"{key}: expected a probability in [0, 1], got {value!r}")
     return float(value) if base == "float" else value
 
 
