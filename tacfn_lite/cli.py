@@ -114,6 +114,13 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_check_splits(args) -> int:
+    from .leakage import check_splits
+
+    print(json.dumps(check_splits(args.manifest), indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tacfn-lite", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -136,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     p.add_argument("--json", help="where to save the result (default bench/results/compare_<variant>.json)")
     p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("check-splits", help="fail if train/val/test share an actor, utterance, "
+                       "clip or identical content")
+    p.add_argument("manifest", help="split manifest JSON (e.g. OUT/split_manifest.json)")
+    p.set_defaults(func=cmd_check_splits)
     return parser
 
 

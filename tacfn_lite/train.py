@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .config import RunConfig
 from .io import atomic_torch_save, atomic_write_text, load_checkpoint
+from .leakage import check_manifest
 from .metrics import classification_metrics
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,8 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
     ends with the same metrics as an uninterrupted run.
     """
     tc, out = cfg.train, Path(cfg.train.out_dir)
+    if manifest is not None:  # refuse to train on splits that share actors/utterances/files
+        check_manifest(manifest, source="split manifest")
     distributed = _is_distributed()
     if distributed and not dist.is_initialized():
         backend = "nccl" if tc.device.startswith("cuda") and torch.cuda.is_available() else "gloo"

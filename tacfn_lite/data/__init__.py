@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import DataConfig, RunConfig
+from ..leakage import clip_fields
 from .core import Batch, ClipArrays, ClipDataset, collate_batches, to_batch
 from .splits import make_manifest, split_indices
 
@@ -39,7 +40,7 @@ def make_loaders(cfg: RunConfig, arrays: ClipArrays | None = None, progress: boo
              else split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed))
     manifest = make_manifest(arrays.clip_ids, arrays.actors, split,
                              extra={"data": (arrays.meta or {}).get("content_hash"),
-                                    "fold": cfg.data.fold})
+                                    "fold": cfg.data.fold, "clip_fields": clip_fields(arrays)})
     loaders = {}
     for name, idx in split.items():
         ds = ClipDataset(arrays.subset(idx))
