@@ -65,3 +65,151 @@ def plot_clip_grid(arrays: ClipArrays, indices, n_show_frames: int = 8) -> plt.F
     axes[-1, -1].set_xlabel("audio frame (cue window shaded)", fontsize=7)
     fig.tight_layout(pad=0.3)
     return fig
+
+
+def plot_robustness(rows: list[dict], figsize: tuple[float, float] = (12.0, 3.6)) -> plt.Figure:
+    """Accuracy under a missing or noisy modality, from ``robustness.evaluate_robustness`` rows.
+
+    Panels: audio noise level vs accuracy, video noise level vs accuracy (level 0 = clean), and
+    grouped bars for clean / zeroed / mean-replaced modalities. Notebook 07.
+    """
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    clean = {r["model"]: r["accuracy"] for r in rows if r["kind"] == "clean"}
+    fig, axes = plt.subplots(1, 3, figsize=figsize, gridspec_kw={"width_ratios": [1, 1, 1.4]})
+    for ax, modality in zip(axes[:2], ("audio", "video")):
+        for m in models:
+            pts = sorted((r["level"], r["accuracy"]) for r in rows
+                         if r["model"] == m and r["kind"] == "noise" and r["modality"] == modality)
+            if m in clean:
+                pts = [(0.0, clean[m])] + pts
+            if pts:
+                ax.plot(*zip(*pts), "o-", label=m, ms=4)
+        ax.set_xlabel(f"{modality} noise (× training std)")
+        ax.set_title(f"Gaussian noise on {modality}", fontsize=9)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    bars = ["clean", "audio zeros", "audio mean", "video zeros", "video mean"]
+    acc = {(r["model"], r["condition"]): r["accuracy"] for r in rows}
+    width = 0.8 / max(len(models), 1)
+    for i, m in enumerate(models):
+        xs = np.arange(len(bars)) + (i - (len(models) - 1) / 2) * width
+        axes[2].bar(xs, [acc.get((m, b), np.nan) for b in bars], width, label=m)
+    axes[2].set_xticks(np.arange(len(bars)), bars, fontsize=8)
+    axes[2].set_ylim(0, 1.02)
+    axes[2].set_title("missing modality (zeros / training mean)", fontsize=9)
+    axes[2].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+# --- explanation maps (notebooks 05 and 06, explorer widget) -------------------------------
+
+
+def _outline(ax, mask: np.ndarray, color: str = "lime") -> None:
+    """Draw the contour of a boolean 2D mask on ``ax`` (pixel coordinates)."""
+    if mask is not None and mask.any():
+        ax.contour(mask.astype(float), levels=[0.5], colors=color, linewidths=1.0)
+
+
+def upsample_map(weights: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """Nearest-neighbour resize of a map to ``size`` (each axis a multiple or not).
+
+    Shapes: e.g. ``(T', H', W')`` → ``(T, H, W)``; ``(Ta,)`` → ``(Ta,)``.
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    for axis, n in enumerate(size):
+        pick = np.minimum((np.arange(n) * weights.shape[axis]) // n, weights.shape[axis] - 1)
+        weights = np.take(weights, pick, axis=axis)
+    return weights
+
+
+def plot_audio_map(mfcc: np.ndarray, weights: np.ndarray | None, audio_mask=None,
+                   title: str = "audio selection", ax=None) -> plt.Figure:
+    """MFCC image ``(Ta, F)`` with a per-frame map ``(Ta,)`` drawn over it (or a per-element
+    map ``(Ta, F)`` as a translucent heatmap) and the ground-truth cue window outlined."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 2.2))
+    Ta, F = mfcc.shape
+    ax.imshow(standardise_rows(mfcc.T), aspect="auto", origin="lower", cmap="gray",
+              extent=(-0.5, Ta - 0.5, -0.5, F - 0.5))
+    if weights is not None and np.ndim(weights) == 2:
+        lim = float(np.abs(weights).max()) or 1.0
+        ax.imshow(np.asarray(weights).T, aspect="auto", origin="lower", cmap="RdBu_r", alpha=0.6,
+                  vmin=-lim, vmax=lim, extent=(-0.5, Ta - 0.5, -0.5, F - 0.5))
+    elif weights is not None:
+        w = np.asarray(weights, dtype=np.float32)
+        scaled = (w - w.min()) / (np.ptp(w) + 1e-12) * (F - 1)  # map onto the MFCC axis
+        ax.fill_between(np.arange(Ta), -0.5, scaled - 0.5, color="orange", alpha=0.45, lw=0)
+        ax.plot(np.arange(Ta), scaled - 0.5, color="orange", lw=1.5)
+    if audio_mask is not None and np.any(audio_mask):
+        on = np.flatnonzero(audio_mask)
+        ax.add_patch(plt.Rectangle((on[0] - 0.5, -0.5), len(on), F, fill=False, ec="lime", lw=2))
+    ax.set_xlabel("audio frame"), ax.set_ylabel("MFCC")
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=None,
+                   n_show: int = 8, title: str = "video reinforcement", axes=None,
+                   signed: bool = False) -> plt.Figure:
+    """Frames ``(T, H, W, 3)`` with a map overlaid as a heatmap: a token-grid map
+    ``(T', H', W')`` (reinforcement weights) or a pixel map ``(T, H, W)`` (attributions) is
+    resized to the frames. Ground-truth cue pixels are outlined in green; one shared colour
+    scale, so brighter frames got more weight."""
+    T, H, W = frames.shape[:3]
+    show = np.linspace(0, T - 1, n_show).round().astype(int)
+    if axes is None:
+        fig, axes = plt.subplots(1, n_show, figsize=(1.2 * n_show, 1.6), squeeze=False)
+        axes = axes[0]
+    fig = axes[0].figure
+    full = upsample_map(weights, (T, H, W)) if weights is not None else None
+    if full is not None:
+        lim = float(np.abs(full).max()) or 1.0
+        vmin, vmax, cmap = (-lim, lim, "RdBu_r") if signed else (float(full.min()), float(full.max()), "inferno")
+    for ax, f in zip(axes, show):
+        ax.imshow(frames[f])
+        if full is not None:
+            ax.imshow(full[f], cmap=cmap, alpha=0.55, vmin=vmin, vmax=vmax)
+        _outline(ax, None if video_mask is None else np.asarray(video_mask[f]))
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(f"frame {f}", fontsize=7)
+    axes[0].set_ylabel(title, fontsize=8)
+    return fig
+
+
+def plot_explanation(frames: np.ndarray, mfcc: np.ndarray, video_map, audio_map,
+                     video_mask=None, audio_mask=None, title: str = "", n_show: int = 8,
+                     signed: bool = False, map_names=("video", "audio")) -> plt.Figure:
+    """One figure for one clip: frames with the video map (top) and MFCC with the audio map
+    (bottom), ground truth outlined, ``title`` (e.g. prediction vs truth) on top. Explorer."""
+    fig = plt.figure(figsize=(1.2 * n_show, 4.2))
+    grid = fig.add_gridspec(2, n_show, height_ratios=[1, 1.3], hspace=0.45)
+    plot_video_map(frames, video_map, video_mask, n_show, map_names[0],
+                   [fig.add_subplot(grid[0, i]) for i in range(n_show)], signed=signed)
+    plot_audio_map(mfcc, audio_map, audio_mask, map_names[1], fig.add_subplot(grid[1, :]))
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_perturbation_curves(curves: dict[str, list[float]], ax=None,
+                             title: str = "deletion / insertion") -> plt.Figure:
+    """Target probability against the share of units removed/restored, one line per curve
+    (e.g. ``{"deletion IG": [...], "deletion random": [...]}``)."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4, 3))
+    for name, ys in curves.items():
+        ax.plot(np.linspace(0, 1, len(ys)), ys, label=name, ls="--" if "random" in name else "-")
+    ax.set_xlabel("share of audio frames + video cells"), ax.set_ylabel("p(target)")
+    ax.set_ylim(0, 1), ax.legend(fontsize=7), ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_modality_importance(per_class, class_names, ax=None) -> plt.Figure:
+    """Heatmap of FeatureAblation modality importance ``(C, 2)``: drop of the target logit when
+    audio / video is removed, per true class."""
+    import seaborn as sns
+
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(3.2, 3.6))
+    sns.heatmap(np.asarray(per_class, dtype=float), annot=True, fmt=".1f", cmap="mako", ax=ax,
+                xticklabels=["audio", "video"], yticklabels=list(class_names), cbar=False)
+    ax.set_title("logit drop when a modality is removed", fontsize=9)
+    return fig
