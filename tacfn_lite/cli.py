@@ -121,6 +121,22 @@ def cmd_check_splits(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import ReportError, ReportOptions, parse_param, run_report
+
+    opts = ReportOptions(quick=args.quick, params=dict(parse_param(p) for p in args.param),
+                         out_root=args.out or "reports", run_id=args.run_id,
+                         figures_dir=args.figures_dir, checkpoint_dir=args.checkpoint_dir,
+                         only=tuple(args.only.split(",")) if args.only else ())
+    try:
+        run_dir = run_report(opts)
+    except ReportError as exc:
+        print(f"tacfn-lite report: notebook failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"report: {run_dir / 'index.html'}\nrun.json: {run_dir / 'run.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tacfn-lite", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -147,6 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "clip or identical content")
     p.add_argument("manifest", help="split manifest JSON (e.g. OUT/split_manifest.json)")
     p.set_defaults(func=cmd_check_splits)
+    p = sub.add_parser("report", help="run every notebook (papermill) into reports/<run-id>/")
+    p.add_argument("--quick", action="store_true", help="quick data and epochs (CI, teaching)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="notebook parameter for every notebook, e.g. --param variant=synchrony")
+    p.add_argument("--out", help="folder for report runs (default reports)")
+    p.add_argument("--run-id", help="name of the run folder (default: date-time)")
+    p.add_argument("--figures-dir", default="figures", help="where notebooks save figures")
+    p.add_argument("--checkpoint-dir", help="reuse checkpoints here (default: fresh, in the run)")
+    p.add_argument("--only", help="comma-separated notebook numbers, e.g. 00,04")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

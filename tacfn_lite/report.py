@@ -1,0 +1,278 @@
+"""Reproducibility report (DESIGN §2): execute every ``notebooks/NN_*.ipynb`` in order with
+papermill into ``reports/<run-id>/`` (executed notebooks, HTML, index.html, run.json).
+
+Notebooks record numbers with :func:`record`; the report gathers them into run.json with the git
+commit, package versions, device, seeds, parameters and SynthAV content hash. README "Report".
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import logging
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+# Every notebook's `parameters` cell defines these; the report passes them all to each notebook.
+DEFAULT_PARAMETERS = {"variant": "complementary", "seed": 0, "device": "auto"}
+PATH_PARAMETERS = ("run_dir", "checkpoint_dir", "figures_dir", "cache_dir")
+PACKAGES = ("tacfn-lite", "torch", "numpy", "captum", "librosa", "matplotlib", "seaborn",
+            "papermill", "nbconvert", "nbformat", "ipykernel", "av", "opencv-python-headless")
+
+
+class ReportError(RuntimeError):
+    """A notebook failed; the message names the notebook and the cell."""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # 0-d torch tensor
+        return value.item()
+    return value
+
+
+def record(key: str, value: Any, run_dir: str | Path | None) -> Any:
+    """Store ``value`` (JSON-able: numbers, strings, lists, dicts) under ``key`` in
+    ``run_dir/metrics.json`` and return it. With ``run_dir=None`` nothing is written.
+
+    Notebooks call this for every number the report should keep, e.g.
+    ``record("04.tacfn.test_accuracy", acc, run_dir)``; keys are ``<notebook>.<what>``.
+    """
+    value = _jsonable(value)
+    if run_dir is None:
+        return value
+    path = Path(run_dir) / METRICS_FILE
+    metrics = load_metrics(run_dir)
+    metrics[key] = value
+    atomic_write_text(path, json.dumps(metrics, indent=1, sort_keys=True))
+    return value
+
+
+def load_metrics(run_dir: str | Path) -> dict:
+    """The metrics recorded so far in ``run_dir`` (empty dict when none)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``"seed=3"`` → ("seed", 3); values are Python literals when they parse, else strings."""
+    if "=" not in text:
+        raise ValueError(f"--param expects KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
+    return key.strip(), value
+
+
+def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> list[Path]:
+    """``NN_*.ipynb`` in order; ``only`` keeps those whose number or name starts with an entry."""
+    found = sorted(Path(notebooks_dir).glob(NOTEBOOK_GLOB))
+    if only:
+        found = [p for p in found if any(p.name.startswith(o) for o in only)]
+    if not found:
+        raise ValueError(f"{notebooks_dir}: no notebooks match {NOTEBOOK_GLOB} {list(only) or ''}")
+    return found
+
+
+def environment(repo: Path, device: str) -> dict:
+    """Git commit, package versions, Python, platform and the device the notebooks ran on."""
+    import torch
+
+    from .train import resolve_device
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
+                                 timeout=20, check=True)
+            return out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    dev = resolve_device(device)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor()
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git": {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None
+                else None},
+        "python": platform.python_version(), "platform": platform.platform(),
+        "versions": versions,
+        "device": {"requested": device, "resolved": str(dev), "name": name,
+                   "torch_threads": torch.get_num_threads()},
+    }
+
+
+def synthav_hash(params: dict) -> dict | None:
+    """Content hash of the SynthAV set the notebooks used (read from the cache they filled)."""
+    from .config import get_config
+    from .data.synthetic import load_synthav, params_hash
+
+    try:
+        cfg = get_config(variant=params["variant"], size="quick" if params["quick"] else "full",
+                         cache_dir=params["cache_dir"]).data
+    except ValueError:  # not a SynthAV variant (a real corpus run)
+        return None
+    meta = load_synthav(cfg, progress=False).meta
+    return {"variant": cfg.variant, "size": cfg.size, "content_hash": meta["content_hash"],
+            "params_hash": params_hash(cfg), "ceilings": meta.get("ceilings")}
+
+
+@dataclass
+class ReportOptions:
+    """What :func:`run_report` runs and where it writes. Relative paths are from ``repo``."""
+
+    quick: bool = True
+    params: dict = field(default_factory=dict)
+    repo: Path = Path(".")
+    notebooks_dir: str = "notebooks"
+    out_root: str = "reports"
+    run_id: str | None = None
+    figures_dir: str = "figures"
+    checkpoint_dir: str | None = None  # default: <run dir>/checkpoints (fresh training per run)
+    cache_dir: str = ".cache/tacfn_lite"
+    only: tuple[str, ...] = ()
+    kernel_name: str = "python3"
+    progress: bool = True
+
+
+def _parameters(opts: ReportOptions, run_dir: Path) -> dict:
+    repo = opts.repo.resolve()
+    params = {**DEFAULT_PARAMETERS, **opts.params, "quick": opts.quick, "run_dir": run_dir,
+              "checkpoint_dir": opts.checkpoint_dir or run_dir / "checkpoints",
+              "figures_dir": opts.figures_dir, "cache_dir": opts.cache_dir}
+    for key in PATH_PARAMETERS:  # notebooks run in notebooks/: hand them absolute paths
+        p = Path(opts.params.get(key, params[key]))
+        params[key] = str(p if p.is_absolute() else repo / p)
+    return params
+
+
+def _execute(nb: Path, out: Path, params: dict, opts: ReportOptions) -> dict:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    t0 = time.perf_counter()
+    entry = {"notebook": nb.name, "executed": out.name, "status": "ok"}
+    try:
+        pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=opts.kernel_name,
+                            progress_bar=False, cwd=str(nb.parent))
+    except PapermillExecutionError as exc:
+        src = (exc.source or "").strip().splitlines()
+        entry.update(status="failed", cell=f"In [{exc.exec_count}]", error=f"{exc.ename}: "
+                     f"{exc.evalue}", cell_source=src[0] if src else "")
+    entry["seconds"] = round(time.perf_counter() - t0, 1)
+    if out.exists():
+        entry["html"] = _to_html(out).name
+    return entry
+
+
+def _to_html(executed: Path) -> Path:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_filename(str(executed))
+    return atomic_write_text(executed.with_suffix(".html"), body)
+
+
+def _index_html(run: dict) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(n['notebook'])}</td><td>{e(n['status'])}</td><td>{n['seconds']}</td>"
+        f"<td><a href='{e(n.get('html', ''))}'>HTML</a> · <a href='{e(n['executed'])}'>ipynb</a>"
+        f"</td><td>{e(n.get('cell', ''))} {e(n.get('error', ''))}</td></tr>"
+        for n in run["notebooks"])
+    metrics = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v))[:200]}</td></tr>"
+                      for k, v in run["metrics"].items())
+    git = run["environment"]["git"]
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>tacfn-lite report "
+            f"{e(run['run_id'])}</title><style>body{{font-family:sans-serif;max-width:60em;"
+            f"margin:2em auto}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd;"
+            f"text-align:left}}</style></head><body><h1>tacfn-lite report {e(run['run_id'])}</h1>"
+            f"<p>{'quick' if run['quick'] else 'full'} run, {run['seconds_total']} s, status "
+            f"<b>{e(run['status'])}</b>; commit {e(str(git['commit']))}"
+            f"{' (uncommitted changes)' if git['dirty'] else ''}; device "
+            f"{e(run['environment']['device']['resolved'])}. "
+            f"<a href='run.json'>run.json</a></p><table><tr><th>notebook</th><th>status</th>"
+            f"<th>seconds</th><th>output</th><th>error</th></tr>{rows}</table><h2>Metrics</h2>"
+            f"<table>{metrics}</table></body></html>")
+
+
+def run_report(opts: ReportOptions) -> Path:
+    """Execute the notebooks in order; write run.json and index.html; return the run folder.
+
+    Stops at the first failing notebook (later ones reuse its outputs) and raises
+    :class:`ReportError` naming the notebook and cell, after writing run.json and index.html.
+    """
+    from tqdm.auto import tqdm
+
+    repo = opts.repo.resolve()
+    notebooks = find_notebooks(repo / opts.notebooks_dir, opts.only)
+    run_id = opts.run_id or time.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")
+    run_dir = repo / opts.out_root / run_id
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(f"{run_dir}: report folder exists and is not empty; choose another run id")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params = _parameters(opts, run_dir)
+    Path(params["figures_dir"]).mkdir(parents=True, exist_ok=True)
+    t0, started = time.perf_counter(), time.time()
+    entries = []
+    bar = tqdm(notebooks, desc="report", unit="notebook", disable=not opts.progress)
+    for nb in bar:
+        bar.set_postfix_str(nb.name)
+        entries.append(_execute(nb, run_dir / nb.name, params, opts))
+        log.info("%s: %s in %.1f s", nb.name, entries[-1]["status"], entries[-1]["seconds"])
+        if entries[-1]["status"] != "ok":
+            break
+    bar.close()
+    failed = [n for n in entries if n["status"] != "ok"]
+    figures = sorted(str(p.relative_to(params["figures_dir"])) for p in
+                     Path(params["figures_dir"]).rglob("*") if p.is_file()
+                     and p.stat().st_mtime >= started - 1)
+    run = {
+        "run_id": run_id, "status": "failed" if failed else "ok", "quick": opts.quick,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "seconds_total": round(time.perf_counter() - t0, 1),
+        "seeds": {"seed": params["seed"], "data_seed": params.get("data_seed", 0)},
+        "parameters": params, "environment": environment(repo, str(params["device"])),
+        "data": {"synthav": synthav_hash(params) if not failed else None},
+        "notebooks": entries, "figures": figures, "figures_dir": params["figures_dir"],
+        "metrics": load_metrics(run_dir),
+    }
+    atomic_write_text(run_dir / "run.json", json.dumps(_jsonable(run), indent=1))
+    atomic_write_text(run_dir / "index.html", _index_html(run))
+    if failed:
+        f = failed[0]
+        raise ReportError(f"{f['notebook']} failed at cell {f['cell']} ({f['cell_source']!r}): "
+                          f"{f['error']}; executed copy: {run_dir / f['executed']}")
+    return run_dir
