@@ -69,10 +69,11 @@ def cmd_generate(args) -> int:
 def cmd_train(args) -> int:
     from .data import make_loaders
     from .model import build_model
-    from .train import fit
+    from .train import fit, seed_everything
 
     cfg = config_from_args(args)
     loaders, manifest = make_loaders(cfg)
+    seed_everything(cfg.train.seed)  # initial weights follow the seed (torch seeds randomly)
     hist = fit(build_model(cfg.model), loaders, cfg, resume=args.resume, manifest=manifest)
     print(json.dumps({"best_epoch": hist.best_epoch, "val_accuracy": hist.val["accuracy"],
                       "test_accuracy": hist.test["accuracy"], "test_uar": hist.test["uar"],
@@ -95,8 +96,34 @@ def cmd_evaluate(args) -> int:
     loaders, _ = make_loaders(cfg)
     device = resolve_device(args.device or "auto")
     res = evaluate(model.to(device), loaders[args.split], device)
-    print(json.dumps({k: res[k] for k in ("n", "accuracy", "uar", "macro_f1", "majority_baseline",
-                                          "chance_baseline", "confusion")}, indent=1))
+    summary = {k: res[k] for k in ("n", "accuracy", "uar", "macro_f1", "majority_baseline",
+                                   "chance_baseline", "confusion")}
+    if cfg.data.name == "iemocap":  # MulT's per-emotion binary accuracy and weighted F1
+        from .data.iemocap import binary_metrics
+
+        summary["iemocap_binary"] = binary_metrics(res["confusion"])
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from .data.media import prepare_corpus
+
+    if not args.root:
+        raise ValueError("prepare needs --root pointing at the raw corpus")
+    args.data = args.corpus
+    cfg = config_from_args(args)
+    print(json.dumps(prepare_corpus(args.corpus, args.root, args.out, cfg.data, args.strict),
+                     indent=1))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .data.export import export_corpus
+
+    cfg = config_from_args(args)
+    print(json.dumps(export_corpus(args.corpus, cfg.data, args.out, args.actors, args.per_class),
+                     indent=1))
     return 0
 
 
@@ -153,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--device")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("prepare", help="decode a real corpus into a cached shard set (--root RAW)")
+    p.add_argument("corpus", choices=("ravdess", "cremad", "iemocap"))
+    _add_config_args(p)  # --out: the cache folder (default: under cache_dir, keyed by --root)
+    p.add_argument("--strict", action="store_true", help="stop at the first bad file")
+    p.set_defaults(func=cmd_prepare)
+    p = sub.add_parser("export", help="write a SynthAV set in a real corpus layout (--out DIR)")
+    p.add_argument("corpus", choices=("ravdess", "cremad"))
+    _add_config_args(p)
+    p.add_argument("--actors", type=int, default=24, help="actors 1..N")
+    p.add_argument("--per-class", dest="per_class", type=int, default=1,
+                   help="clips per actor and class")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("compare", help="train every model on the same splits/seeds; one table")
     _add_config_args(p)
     p.add_argument("--models", help="comma-separated subset of " + ",".join(MODELS))
