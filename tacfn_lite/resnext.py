@@ -35,7 +35,7 @@ class Bottleneck(nn.Module):
 
 
 class ResNeXt3D(nn.Module):
-    """Shapes: ``video (B, 3, T, H, W)`` → ``(B, D, T/16, H/32, W/32)``."""
+    """Shapes: ``video (B, T, 3, H, W)`` → ``(B, D, T/16, H/32, W/32)`` (as TinyVideoCNN)."""
 
     time_stride = 16
 
@@ -54,4 +54,5 @@ class ResNeXt3D(nn.Module):
         self.proj = nn.Conv3d(c_in, cfg.d_model, 1)  # 2048 → d_model
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.blocks(self.stem(video)))
+        x = video.transpose(1, 2)  # (B, T, 3, H, W) → (B, 3, T, H, W) for Conv3d
+        return self.proj(self.blocks(self.stem(x)))
