@@ -1,0 +1,94 @@
+"""Explanation validity on SynthAV `synchrony` (DESIGN §6): one table per fused model.
+
+Loads (or trains once, 30 epochs on the full set) TACFN, MulT-style and concat checkpoints under
+``--runs``, scores their maps and IG attributions against the ground truth on the actor-
+independent test fold, prints one JSON object and writes bench/results/validity.json.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/validity.py            # all three models
+    OMP_NUM_THREADS=1 .venv/bin/python bench/validity.py --models tacfn --merge
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tacfn_lite.checkpoints import load_or_train
+from tacfn_lite.config import get_config
+from tacfn_lite.data import load_arrays
+from tacfn_lite.data.splits import split_indices
+from tacfn_lite.io import atomic_write_text
+from tacfn_lite.validity import validity_table
+
+TARGETS = {  # DESIGN §6 / issue 6 "done when"
+    "audio_select_pointing": (">=", 0.9),
+    "video_weight_pointing": (">=", 0.9),
+    "completeness_error_mean": ("<", 0.01),
+    "deletion_auc_ratio": ("<=", 0.5),
+    "randomised_ig_rank_corr": ("<", 0.5),
+}
+
+
+def check_targets(table: dict) -> dict:
+    out = {}
+    for key, (op, bound) in TARGETS.items():
+        value = table.get(key)
+        if value is None or value != value:  # missing map or NaN
+            out[key] = "n/a"
+            continue
+        ok = {">=": value >= bound, "<": value < bound, "<=": value <= bound}[op]
+        out[key] = f"{'pass' if ok else 'MISS'} ({value:.4f} {op} {bound})"
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="tacfn,mult,concat")
+    p.add_argument("--runs", default="runs/validity", help="folder with <model>/best.pt")
+    p.add_argument("--size", default="full", choices=("quick", "full"))
+    p.add_argument("--epochs", type=int, default=30, help="only used when a checkpoint is missing")
+    p.add_argument("--n-clips", type=int, default=0, help="0 = the whole test fold")
+    p.add_argument("--baseline", default="mean", choices=("zeros", "mean", "blur"))
+    p.add_argument("--ig-steps", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="bench/results/validity.json")
+    p.add_argument("--merge", action="store_true", help="keep other models already in --out")
+    args = p.parse_args(argv)
+    torch.manual_seed(args.seed)
+    out_path = Path(args.out)
+    result = json.loads(out_path.read_text()) if args.merge and out_path.exists() else {}
+    result.setdefault("models", {})
+    for name in args.models.split(","):
+        cfg = get_config(variant="synchrony", size=args.size, epochs=args.epochs, model=name,
+                         device="cpu", progress=False)
+        t0 = time.perf_counter()
+        model, cfg = load_or_train(cfg, Path(args.runs) / name / "best.pt")
+        arrays = load_arrays(cfg.data, progress=False)
+        test = split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)["test"]
+        if args.n_clips:
+            test = np.sort(np.random.default_rng(args.seed).choice(test, args.n_clips, replace=False))
+        table = validity_table(model, arrays, test, baseline=args.baseline, n_steps=args.ig_steps,
+                               seed=args.seed)
+        table["targets"] = check_targets(table)
+        table["seconds"] = round(time.perf_counter() - t0, 1)
+        table["checkpoint"] = str(Path(args.runs) / name / "best.pt")
+        result["models"][name] = table
+    result.update(variant="synchrony", size=args.size, split="fold 0 test actors",
+                  command="python bench/validity.py " + " ".join(argv or sys.argv[1:]),
+                  torch=torch.__version__, python=platform.python_version(),
+                  content_hash=(arrays.meta or {}).get("content_hash"))
+    text = json.dumps(result, indent=1, sort_keys=True)
+    atomic_write_text(out_path, text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
