@@ -11,7 +11,9 @@ import ast
 import html
 import json
 import logging
+import os
 import platform
+import resource
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -102,6 +104,16 @@ def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> lis
     return found
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def environment(repo: Path, device: str) -> dict:
     """Git commit, package versions, Python, platform and the device the notebooks ran on."""
     import torch
@@ -123,7 +135,7 @@ def environment(repo: Path, device: str) -> dict:
         except metadata.PackageNotFoundError:
             versions[name] = None
     dev = resolve_device(device)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor()
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()
     status = git("status", "--porcelain", "--untracked-files=no")
     return {
         "git": {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None
@@ -131,7 +143,9 @@ def environment(repo: Path, device: str) -> dict:
         "python": platform.python_version(), "platform": platform.platform(),
         "versions": versions,
         "device": {"requested": device, "resolved": str(dev), "name": name,
-                   "torch_threads": torch.get_num_threads()},
+                   "torch_threads": torch.get_num_threads(),
+                   "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count()},
     }
 
 
@@ -179,11 +193,17 @@ def _parameters(opts: ReportOptions, run_dir: Path) -> dict:
     return params
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of finished child processes (papermill's kernels)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _execute(nb: Path, out: Path, params: dict, opts: ReportOptions) -> dict:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     entry = {"notebook": nb.name, "executed": out.name, "status": "ok"}
     try:
         pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=opts.kernel_name,
@@ -193,6 +213,7 @@ def _execute(nb: Path, out: Path, params: dict, opts: ReportOptions) -> dict:
         entry.update(status="failed", cell=f"In [{exc.exec_count}]", error=f"{exc.ename}: "
                      f"{exc.evalue}", cell_source=src[0] if src else "")
     entry["seconds"] = round(time.perf_counter() - t0, 1)
+    entry["cpu_seconds"] = round(_children_cpu() - cpu0, 1)  # the kernel's CPU time, whatever the load
     if out.exists():
         entry["html"] = _to_html(out).name
     return entry

@@ -1,0 +1,160 @@
+"""Notebooks are stored clean with a papermill parameters cell; the report runs them, names a
+failing notebook and cell, records metrics, and repeats its metrics for the same seed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from tacfn_lite.report import (ReportError, ReportOptions, find_notebooks, load_metrics,
+                               parse_param, record, run_report)
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+REQUIRED_PARAMETERS = ("variant", "quick", "seed", "device", "checkpoint_dir", "figures_dir",
+                       "run_dir")
+IMPORT_LINE = re.compile(r"^\s*(import \w|from [\w.]+ import )", re.M)
+
+
+def _build_module():
+    spec = importlib.util.spec_from_file_location("notebook_build", REPO / "notebooks/build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _code_cells(path: Path) -> list:
+    return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_course_has_notebooks_00_to_08():
+    numbers = {p.name[:2] for p in NOTEBOOKS}
+    assert {"00", "01", "02", "03", "04", "07", "08"} <= numbers
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_without_outputs(path):
+    for cell in _code_cells(path):
+        assert cell.outputs == [] and cell.execution_count is None, \
+            f"{path.name}: a code cell has outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_one_parameters_cell_with_the_report_parameters(path):
+    tagged = [c for c in _code_cells(path) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: expected one cell tagged 'parameters'"
+    defined = set(re.findall(r"^(\w+)\s*=", tagged[0].source, re.M))
+    assert set(REQUIRED_PARAMETERS) <= defined, f"{path.name}: missing {set(REQUIRED_PARAMETERS) - defined}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_keeps_the_course_shape(path):
+    cells = _code_cells(path)
+    assert len(cells) <= 25, f"{path.name}: {len(cells)} code cells"
+    for cell in cells:
+        assert len(cell.source.splitlines()) <= 15, f"{path.name}: cell too long:\n{cell.source}"
+    importing = [c for c in cells if IMPORT_LINE.search(c.source)]
+    assert len(importing) == 1, f"{path.name}: imports belong in one cell, found {len(importing)}"
+
+
+def test_generated_notebooks_match_their_build_script():
+    build = _build_module()
+    for name in build.NOTEBOOKS:
+        stored = nbformat.read(REPO / "notebooks" / name, as_version=4)
+        assert stored == build.build(name), f"{name}: run `python notebooks/build.py`"
+
+
+def test_record_appends_and_converts_numpy_values(tmp_path):
+    record("00.a", np.float32(0.5), tmp_path)
+    record("04.b", {"acc": np.int64(3), "curve": np.arange(2)}, tmp_path)
+    assert load_metrics(tmp_path) == {"00.a": 0.5, "04.b": {"acc": 3, "curve": [0, 1]}}
+    assert record("x", np.float64(1.0), None) == 1.0  # no run dir: nothing written
+    assert not (tmp_path / "None").exists()
+
+
+def test_parse_param_reads_python_literals_else_strings():
+    assert parse_param("seed=3") == ("seed", 3)
+    assert parse_param("quick=false") == ("quick", False)
+    assert parse_param("variant=synchrony") == ("variant", "synchrony")
+    assert parse_param("levels=(0.5, 2.0)") == ("levels", (0.5, 2.0))
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_param("seed")
+
+
+def test_find_notebooks_orders_by_number_and_filters(tmp_path):
+    for name in ("04_b.ipynb", "00_a.ipynb", "build.py", "notes.ipynb", "10_c.ipynb"):
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in find_notebooks(tmp_path)] == ["00_a.ipynb", "04_b.ipynb", "10_c.ipynb"]
+    assert [p.name for p in find_notebooks(tmp_path, ("04",))] == ["04_b.ipynb"]
+    with pytest.raises(ValueError, match="no notebooks"):
+        find_notebooks(tmp_path, ("99",))
+
+
+def _notebook(path: Path, *sources: str) -> None:
+    params = nbformat.v4.new_code_cell("run_dir = None\nseed = 0", metadata={"tags": ["parameters"]})
+    cells = [params] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}}), path)
+
+
+@pytest.mark.slow
+def test_report_passes_parameters_and_names_the_failing_notebook_and_cell(tmp_path):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    _notebook(nb_dir / "00_ok.ipynb", "from tacfn_lite.report import record",
+              "record('00.seed_seen', seed, run_dir)")
+    _notebook(nb_dir / "01_fail.ipynb", "x = 1", "raise ValueError('broken on purpose')")
+    _notebook(nb_dir / "02_never.ipynb", "x = 2")
+    opts = ReportOptions(params={"seed": 7, "device": "cpu"}, repo=tmp_path, run_id="r",
+                         figures_dir=str(tmp_path / "fig"), progress=False)
+    with pytest.raises(ReportError, match=r"01_fail\.ipynb failed at cell In \[\d+\] \(\"raise Val.*broken on purpose"):
+        run_report(opts)
+    run = json.loads((tmp_path / "reports/r/run.json").read_text())
+    assert run["status"] == "failed" and run["metrics"] == {"00.seed_seen": 7}
+    assert [n["status"] for n in run["notebooks"]] == ["ok", "failed"]  # stops at the failure
+    assert (tmp_path / "reports/r/01_fail.html").exists()
+    assert "01_fail.ipynb" in (tmp_path / "reports/r/index.html").read_text()
+
+
+def _numbers(metrics: dict, prefix: str = "") -> dict:
+    """Flatten nested metrics to {"key/sub": value}."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            out.update(_numbers(value, f"{prefix}{key}/"))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+@pytest.mark.slow
+def test_quick_report_runs_every_notebook_and_repeats_its_metrics(tmp_path):
+    def run(run_id: str, only: tuple[str, ...] = ()) -> dict:
+        opts = ReportOptions(quick=True, params={"device": "cpu", "seed": 0}, repo=REPO,
+                             out_root=str(tmp_path / "reports"), run_id=run_id, only=only,
+                             figures_dir=str(tmp_path / "figures"), progress=False)
+        return json.loads((run_report(opts) / "run.json").read_text())
+
+    first = run("first")
+    assert [n["notebook"] for n in first["notebooks"]] == [p.name for p in NOTEBOOKS]
+    assert all(n["status"] == "ok" for n in first["notebooks"])
+    for n in first["notebooks"]:
+        assert (tmp_path / "reports/first" / n["html"]).stat().st_size > 0
+    assert {"00.ceilings", "04.tacfn", "04.mult", "07.robustness"} <= set(first["metrics"])
+    assert 0.0 <= first["metrics"]["04.tacfn"]["test_accuracy"] <= 1.0
+    assert re.fullmatch(r"[0-9a-f]{16}", first["data"]["synthav"]["content_hash"])
+    assert first["environment"]["git"]["commit"] and first["environment"]["versions"]["torch"]
+    for fig in ("synthav_complementary_clips.png", "04_comparison_complementary.png",
+                "07_robustness_complementary.png"):
+        assert fig in first["figures"] and (tmp_path / "figures" / fig).stat().st_size > 0
+    # Same seed, fresh checkpoints: the notebooks that train give identical numbers.
+    second = run("second", only=("01", "02", "03", "04"))
+    a, b = _numbers(first["metrics"]), _numbers(second["metrics"])
+    shared = set(a) & set(b)
+    assert len(shared) > 20 and {k: a[k] for k in shared} == {k: b[k] for k in shared}
