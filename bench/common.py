@@ -74,12 +74,13 @@ def machine_info(device: torch.device | None = None) -> dict:
 def write_result(name: str, result: dict, results_dir: str | Path,
                  device: torch.device | None = None) -> Path:
     """Add bench name, command, machine, date and commit; write ``<results_dir>/<name>.json``
+    (``<name>.smoke.json`` for a smoke run, so smoke runs never overwrite measurements)
     atomically and print the same object to stdout (the script's only stdout line)."""
     record = {"bench": name,
               "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "git_commit": git_commit(),
               "machine": machine_info(device), **result}
-    path = Path(results_dir) / f"{name}.json"
+    path = Path(results_dir) / f"{name}{'.smoke' if result.get('smoke') else ''}.json"
     atomic_write_text(path, json.dumps(record, indent=1, sort_keys=False) + "\n")
     print(json.dumps(record))
     return path

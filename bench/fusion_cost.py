@@ -109,7 +109,7 @@ def main() -> None:
     p.add_argument("--min-run-time", type=float, default=0.3,
                    help="seconds per latency measurement (torch.utils.benchmark)")
     p.add_argument("--figure", help="figure path (default figures/fusion_cost.png; "
-                                    "with --smoke: <results-dir>/fusion_cost.png)")
+                                    "with --smoke: <results-dir>/fusion_cost.smoke.png)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     frames = (4, 16) if args.smoke else (4, 8, 16, 32, 64)
@@ -141,7 +141,7 @@ def main() -> None:
                                       "video_tokens": tiny.data.n_frames * CELLS_TINY,
                                       "models": models, "ratios": ratios(models)})
     figure = Path(args.figure) if args.figure else (
-        Path(args.results_dir) / "fusion_cost.png" if args.smoke else REPO / "figures" / "fusion_cost.png")
+        Path(args.results_dir) / "fusion_cost.smoke.png" if args.smoke else REPO / "figures" / "fusion_cost.png")
     plot(sweeps, figure)
     write_result("fusion_cost", {
         "smoke": args.smoke,

@@ -12,6 +12,7 @@ own process so peak memory is that setting's own.
 from __future__ import annotations
 
 import json
+import math
 import resource
 import statistics
 import subprocess
@@ -78,7 +79,7 @@ def time_steps(args, amp: bool) -> dict:
             "params": count_parameters(model), "steps_timed": len(times),
             "step_time_s": round(median, 4), "step_time_s_all": [round(t, 4) for t in times],
             "samples_per_s": round(B / median, 3), "peak_memory_mb": round(peak, 1),
-            "peak_memory_source": how, "loss_finite": all(map(lambda x: x == x, losses))}
+            "peak_memory_source": how, "loss_finite": all(math.isfinite(x) for x in losses)}
 
 
 def main() -> None:
