@@ -14,6 +14,10 @@ from typing import Any
 MODELS = ("tacfn", "concat", "late", "mult", "audio", "video")
 DIRECTIONS = ("audio->video", "video->audio", "both")
 VARIANTS = ("complementary", "redundant", "synchrony")
+# MulT's aligned IEMOCAP features per step; steps are words, given one shared nominal rate so
+# the shared time encoding puts step i of every modality at the same "time".
+IEMOCAP_DIMS = {"text": 300, "audio": 74, "vision": 35}
+IEMOCAP_STEP_RATE = 10.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class DataConfig:
     n_mfcc: int = 13
     hop_length: int = 512
     cache_dir: str = ".cache/tacfn_lite"
+    iemocap_text: bool = True  # IEMOCAP: text features joined to the audio (source) tokens
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,8 @@ class ModelConfig:
     d_model: int = 32
     n_heads: int = 4
     audio_layers: int = 2
-    video_backbone: str = "tiny"  # tiny | resnext50
+    video_backbone: str = "tiny"  # tiny | resnext50 | features (per-step feature vectors)
+    video_dim: int = 0  # video_backbone="features": features per video step (IEMOCAP vision 35)
     video_width: int = 16
     direction: str = "audio->video"
     select: bool = True  # False: source vector = mean pool (no intra-modal selection)
@@ -124,7 +130,7 @@ _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 _CHOICES = {
     "model.model": MODELS,
     "model.direction": DIRECTIONS,
-    "model.video_backbone": ("tiny", "resnext50"),
+    "model.video_backbone": ("tiny", "resnext50", "features"),
     "model.time_encoding": ("shared", "learned"),
     "data.variant": VARIANTS,
     "data.size": ("quick", "full"),
@@ -188,6 +194,11 @@ def derive(cfg: RunConfig) -> RunConfig:
         audio_rate=d.sample_rate / d.hop_length,
         video_rate=d.n_frames / d.duration,
     )
+    if d.name == "iemocap":  # MulT aligned features: 20 word-aligned steps, no pixels
+        dims = IEMOCAP_DIMS
+        model = replace(model, audio_dim=dims["audio"] + dims["text"] * d.iemocap_text,
+                        video_backbone="features", video_dim=dims["vision"],
+                        audio_rate=IEMOCAP_STEP_RATE, video_rate=IEMOCAP_STEP_RATE)
     return replace(cfg, model=model)
 
 

@@ -7,8 +7,29 @@ from torch import nn
 
 from .baselines import ConcatFusion, LateFusion, MulTFusion, UnimodalFusion
 from .config import ModelConfig
-from .encoders import AudioEncoder, VideoEncoder
+from .encoders import AudioEncoder, TimeEncoding, VideoEncoder
 from .fusion import FusionOutput, TACFNFusion
+
+
+class FeatureVideoEncoder(nn.Module):
+    """Video given as per-step feature vectors (IEMOCAP's 35 facial features): Linear → tokens
+    with the shared time encoding, one cell per step, so the grid is ``(T, 1, 1)``.
+
+    Shapes: ``video (B, T, Fv)`` → tokens ``(B, T, D)`` and grid ``(T, 1, 1)``.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.video_dim)
+        self.proj = nn.Linear(cfg.video_dim, cfg.d_model)
+        self.time = TimeEncoding(cfg, cfg.video_rate, offset=0.0)
+
+    def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        if video.ndim != 3 or video.shape[-1] != self.proj.in_features:
+            raise ValueError(f"video: expected (B, T, {self.proj.in_features}) features, "
+                             f"got {tuple(video.shape)}")
+        x = self.proj(self.norm(video))  # (B, T, D)
+        return x + self.time(x.shape[1], x.device), (x.shape[1], 1, 1)
 
 
 class EmotionModel(nn.Module):
@@ -24,7 +45,8 @@ class EmotionModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.audio_encoder = AudioEncoder(cfg) if cfg.model != "video" else None
-        self.video_encoder = VideoEncoder(cfg) if cfg.model != "audio" else None
+        video_cls = FeatureVideoEncoder if cfg.video_backbone == "features" else VideoEncoder
+        self.video_encoder = video_cls(cfg) if cfg.model != "audio" else None
         self.fusion = {
             "tacfn": lambda: TACFNFusion(cfg),
             "concat": lambda: ConcatFusion(cfg),
@@ -49,7 +71,7 @@ class EmotionModel(nn.Module):
         keep_a = torch.rand(B, device=audio.device) >= self.cfg.audio_dropout  # (B,)
         keep_v = torch.rand(B, device=video.device) >= self.cfg.video_dropout
         audio = audio * keep_a.view(B, 1, 1).to(audio.dtype)
-        video = video * keep_v.view(B, 1, 1, 1, 1).to(video.dtype)
+        video = video * keep_v.view(B, *[1] * (video.ndim - 1)).to(video.dtype)
         return audio, video
 
 

@@ -44,7 +44,8 @@ class Batch:
 class ClipArrays:
     """Numpy arrays for a whole corpus: what generators and cached shards hold.
 
-    audio ``(N, Ta, F)`` float16/32, video ``(N, T, H, W, 3)`` uint8, labels/actors ``(N,)``.
+    audio ``(N, Ta, F)`` float16/32, video ``(N, T, H, W, 3)`` uint8 (or ``(N, T, Fv)`` float
+    feature vectors for feature corpora such as IEMOCAP), labels/actors ``(N,)``.
     """
 
     audio: np.ndarray
@@ -62,8 +63,10 @@ class ClipArrays:
         for name in ("audio", "video", "actors", "clip_ids"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"ClipArrays.{name}: expected {n} rows, got {len(getattr(self, name))}")
-        if self.video.ndim != 5 or self.video.shape[-1] != 3:
-            raise ValueError(f"ClipArrays.video: expected shape (N, T, H, W, 3), got {self.video.shape}")
+        features = self.video.ndim == 3 and np.issubdtype(self.video.dtype, np.floating)
+        if not features and (self.video.ndim != 5 or self.video.shape[-1] != 3):
+            raise ValueError(f"ClipArrays.video: expected shape (N, T, H, W, 3) uint8 frames or "
+                             f"(N, T, Fv) float features, got {self.video.shape}")
         if self.audio.ndim != 3:
             raise ValueError(f"ClipArrays.audio: expected shape (N, Ta, F), got {self.audio.shape}")
 
@@ -83,7 +86,10 @@ def to_batch(arrays: ClipArrays, idx: np.ndarray | list[int]) -> Batch:
     """Gather rows ``idx`` into a :class:`Batch` (video scaled to [0, 1], channels first)."""
     idx = np.asarray(idx)
     video = torch.from_numpy(np.ascontiguousarray(arrays.video[idx]))  # (B, T, H, W, 3) uint8
-    video = video.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W)
+    if video.ndim == 3:  # feature corpora: (B, T, Fv) float vectors, passed as they are
+        video = video.float()
+    else:
+        video = video.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W)
     audio = torch.from_numpy(np.asarray(arrays.audio[idx], dtype=np.float32))  # (B, Ta, F)
     mask = lambda a: None if a is None else torch.from_numpy(np.asarray(a[idx]))  # noqa: E731
     return Batch(

@@ -1,0 +1,126 @@
+"""CREMA-D (Cao et al. 2014): 91 actors, 6 emotions, ``AudioWAV/*.wav`` (16 kHz) paired with
+``VideoFlash/*.flv``; names ``ActorID_Sentence_Emotion_Level`` (DESIGN §4).
+
+Protocol: 6 classes, actor-independent folds over the sorted actor ids (6 folds of ~15
+actors; validation actors from the training actors). Audio from the wav (the flv's MP3 track
+starts ~50 ms later); faces by OpenCV's Haar cascade, else a centre crop. docs/real-data.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import DataConfig
+from .core import ClipArrays
+from .media import (Clip, arrays_from_cache, check_settings, clip_window, crop_faces,
+                    decode_audio, decode_video, default_cache, file_hash, find_cache,
+                    mfcc_window, read_manifest, settings_of, video_length, write_prepared)
+
+# Emotion codes → kit class names; class index follows CLASS_NAMES' order.
+EMOTIONS = {"NEU": "neutral", "HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful",
+            "DIS": "disgust"}
+CLASS_NAMES = tuple(EMOTIONS.values())
+SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
+LEVELS = ("LO", "MD", "HI", "XX")
+NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
+
+
+@dataclass(frozen=True)
+class CremaName:
+    actor: int
+    sentence: str
+    emotion: str
+    level: str
+
+    @property
+    def label(self) -> int:
+        return CLASS_NAMES.index(EMOTIONS[self.emotion])
+
+
+def parse_name(path: str | Path) -> CremaName:
+    """Parse ``1001_DFA_ANG_XX.wav``; ``ValueError`` naming the file and the bad field."""
+    path = Path(path)
+    m = NAME.match(path.stem)
+    if m is None:
+        raise ValueError(f"{path}: not a CREMA-D name (expected ActorID_Sentence_Emotion_Level, "
+                         "e.g. 1001_DFA_ANG_XX)")
+    actor, sentence, emotion, level = m.groups()
+    checks = (("actor", actor, [str(a) for a in range(1001, 1092)]),
+              ("sentence", sentence, SENTENCES), ("emotion", emotion, tuple(EMOTIONS)),
+              ("level", level, LEVELS))
+    for field, value, allowed in checks:
+        if value not in allowed:
+            shown = "1001..1091" if field == "actor" else sorted(allowed)
+            raise ValueError(f"{path}: field {field}={value!r} is not one of {shown}")
+    return CremaName(int(actor), sentence, emotion, level)
+
+
+def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]]:
+    """Pair ``AudioWAV/<stem>.wav`` with ``VideoFlash/<stem>.flv``. Returns (items, skipped)."""
+    root = Path(root)
+    wav_dir, flv_dir = root / "AudioWAV", root / "VideoFlash"
+    for folder in (wav_dir, flv_dir):
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: CREMA-D folder not found (expected AudioWAV/ and VideoFlash/)")
+    skipped: list[dict] = []
+
+    def skip(path, reason):
+        if strict:
+            raise ValueError(f"{path}: {reason}")
+        skipped.append({"file": str(path), "reason": f"{path}: {reason}"})
+
+    wavs = {p.stem: p for p in sorted(wav_dir.glob("*.wav"))}
+    flvs = {p.stem: p for p in sorted(flv_dir.glob("*.flv"))}
+    items = []
+    for stem in sorted(set(wavs) | set(flvs)):
+        path = wavs.get(stem) or flvs[stem]
+        try:
+            name = parse_name(path)
+        except ValueError as exc:
+            skip(path, str(exc).split(": ", 1)[1])
+            continue
+        if stem not in wavs or stem not in flvs:
+            skip(path, "missing pair: no " + ("AudioWAV/.wav" if stem not in wavs
+                                              else "VideoFlash/.flv") + " with this name")
+            continue
+        items.append({"name": name, "video": flvs[stem], "audio": wavs[stem], "stem": stem})
+    return items, skipped
+
+
+def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
+    """Decode the flv frames in the centred window, crop, and take MFCC from the wav."""
+    name, video, audio = item["name"], item["video"], item["audio"]
+    t0, times = clip_window(video_length(video), cfg)
+    frames, numbers = decode_video(video, times)
+    faces, method = crop_faces(frames, numbers, None, cfg.image_size)
+    wave, sr = decode_audio(audio)
+    record = {
+        "clip_id": f"cremad-{item['stem']}",
+        "files": {"video": str(video.relative_to(root)), "audio": str(audio.relative_to(root))},
+        "hashes": {"video": file_hash(video), "audio": file_hash(audio)},
+        "fields": {"sentence": name.sentence, "emotion": name.emotion, "level": name.level},
+        "crop": method, "window_start": round(t0, 4), "sample_rate_in": sr,
+    }
+    return Clip(mfcc_window(wave, sr, t0, cfg), faces, name.label, name.actor, record)
+
+
+def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
+            strict: bool = False) -> dict:
+    """Prepare a CREMA-D tree into a shard cache; returns the report (see ``ravdess.prepare``)."""
+    root = Path(root)
+    out = Path(out_dir) if out_dir else default_cache(root, cfg, "cremad")
+    items, skipped = scan(root, strict=strict)
+    jobs = (([it["video"], it["audio"]], lambda it=it: process_clip(it, root, cfg)) for it in items)
+    return write_prepared("cremad", jobs, out, class_names=CLASS_NAMES, settings=settings_of(cfg),
+                          skipped=skipped, strict=strict,
+                          extra_meta={"root": str(root.resolve()), "protocol": "6 emotions, all levels"})
+
+
+def load_prepared(cfg: DataConfig) -> ClipArrays:
+    """:class:`ClipArrays` from a prepared CREMA-D cache (``cfg.root``: cache or raw root)."""
+    folder = find_cache(cfg, "cremad")
+    manifest = read_manifest(folder, "cremad")
+    check_settings(manifest, cfg, folder)
+    return arrays_from_cache(folder, manifest)

@@ -1,0 +1,481 @@
+"""Shared helpers for real audio-video corpora (DESIGN §4): PyAV decoding, face crops (landmark
+CSV → OpenCV Haar cascade → centre crop), librosa MFCC and the compact shard cache that
+``prepare`` writes atomically and ``load_prepared`` reads. Notebook 00 (real data) and
+docs/real-data.md.
+
+A prepared cache is a folder holding ``prepared.json`` (manifest: settings, clips with file
+hashes, parsed fields, actor, fold, skipped files) and one ``shards-<hash>/`` folder of
+``shard-NNNNN.npz`` files (uint8 frames ``(n, T, S, S, 3)``, float16 MFCC ``(n, Ta, F)``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import av
+import cv2
+import librosa
+import numpy as np
+
+from ..config import DataConfig
+from ..io import atomic_write, atomic_write_text
+from .core import ClipArrays
+from .splits import actor_folds
+from .synthetic import audio_features
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "prepared.json"
+FORMAT = "tacfn-lite-prepared/1"
+SHARD_SIZE = 256  # clips per shard file
+FACE_MARGIN = 0.15  # landmark / detector box grown by this fraction on each side
+MIN_CONFIDENCE = 0.5  # OpenFace rows below this use the clip's median box
+SETTING_KEYS = ("n_frames", "image_size", "sample_rate", "duration", "n_mfcc", "hop_length")
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 (first 16 hex digits) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- decoding
+def _open(path: Path):
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ValueError(f"{path}: unreadable media file ({exc})") from exc
+
+
+def video_length(path: str | Path) -> float:
+    """Seconds of the first video stream (stream metadata, else container, else packets)."""
+    path = Path(path)
+    with _open(path) as c:
+        if not c.streams.video:
+            raise ValueError(f"{path}: no video stream")
+        s = c.streams.video[0]
+        rate = float(s.average_rate or s.guessed_rate or 30)
+        if s.frames:
+            return s.frames / rate
+        if s.duration is not None:
+            return float(s.duration * s.time_base)
+        if c.duration:
+            return c.duration / av.time_base
+        return sum(1 for p in c.demux(s) if p.size) / rate
+
+
+def decode_video(path: str | Path, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frames on screen at ``times`` (seconds from the first frame), decoded with PyAV.
+
+    Returns frames ``(T, H, W, 3)`` uint8 RGB and their 1-based frame numbers ``(T,)`` (the
+    ``frame`` column of an OpenFace CSV). Packets that fail to decode are skipped and counted;
+    ``ValueError`` naming the file when there is no video stream or no frame decodes.
+    """
+    path, times = Path(path), np.asarray(times, dtype=float)
+    out: list[np.ndarray | None] = [None] * len(times)
+    numbers = np.zeros(len(times), dtype=np.int64)
+    prev, t_first, k, j, bad = None, None, 0, 0, 0  # prev = [frame number, av frame, rgb]
+    with _open(path) as c:
+        if not c.streams.video:
+            raise ValueError(f"{path}: no video stream")
+        packets = c.demux(c.streams.video[0])
+        while True:
+            try:
+                packet = next(packets, None)
+                if packet is None:
+                    break
+                decoded = packet.decode()
+            except av.error.FFmpegError:  # a bad packet, or a container cut short
+                bad += 1
+                if bad > 100:
+                    break
+                continue
+            for frame in decoded:
+                k += 1
+                t = float(frame.time if frame.time is not None else k)
+                t_first = t if t_first is None else t_first
+                # every target time before this frame shows the previous frame
+                while j < len(times) and prev is not None and times[j] < t - t_first:
+                    out[j], numbers[j] = _rgb(prev), prev[0]
+                    j += 1
+                prev = [k, frame, None]
+    if prev is None:
+        raise ValueError(f"{path}: no decodable video frames ({bad} packets failed to decode)")
+    if bad:
+        log.warning("%s: %d video packets failed to decode", path, bad)
+    for i in range(j, len(times)):  # after the last frame (and targets before the first)
+        out[i], numbers[i] = _rgb(prev), prev[0]
+    return np.stack(out), numbers
+
+
+def _rgb(prev: list) -> np.ndarray:
+    if prev[2] is None:
+        prev[2] = prev[1].to_ndarray(format="rgb24")  # convert once, only frames we keep
+    return prev[2]
+
+
+def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Mono float32 samples and their rate from any audio file or track PyAV can read."""
+    path = Path(path)
+    chunks = []
+    try:
+        with _open(path) as c:
+            if not c.streams.audio:
+                raise ValueError(f"{path}: no audio stream")
+            s = c.streams.audio[0]
+            rate = s.rate or s.codec_context.sample_rate
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            for frame in c.decode(s):
+                for f in resampler.resample(frame):
+                    chunks.append(f.to_ndarray().reshape(-1))
+    except av.error.FFmpegError as exc:
+        raise ValueError(f"{path}: cannot decode audio ({exc})") from exc
+    wave = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    if wave.size == 0:
+        raise ValueError(f"{path}: no audio samples")
+    if not np.isfinite(wave).all():
+        raise ValueError(f"{path}: audio holds NaN or inf samples")
+    return wave.astype(np.float32), int(rate)
+
+
+def clip_window(length: float, cfg: DataConfig) -> tuple[float, np.ndarray]:
+    """Start ``t0`` of the centred ``cfg.duration`` window and the frame times sampled in it.
+
+    Frames sit at the centres of ``n_frames`` equal steps, so ``video_rate = n_frames /
+    duration`` holds and audio token and video frame times share one clock (DESIGN §1).
+    """
+    t0 = max(0.0, (length - cfg.duration) / 2)
+    return t0, t0 + (np.arange(cfg.n_frames) + 0.5) * cfg.duration / cfg.n_frames
+
+
+def mfcc_window(wave: np.ndarray, sr: int, t0: float, cfg: DataConfig) -> np.ndarray:
+    """MFCC ``(Ta, F)`` of ``[t0, t0 + duration)`` resampled to ``cfg.sample_rate`` (zero-padded)."""
+    if sr != cfg.sample_rate:
+        wave = librosa.resample(wave, orig_sr=sr, target_sr=cfg.sample_rate)
+    n, start = int(round(cfg.sample_rate * cfg.duration)), int(round(t0 * cfg.sample_rate))
+    seg = wave[start:start + n]
+    seg = np.pad(seg, (0, n - len(seg)))
+    return audio_features(seg.astype(np.float32), cfg)  # same settings as SynthAV
+
+
+# ----------------------------------------------------------------------------- face crops
+def read_landmarks(path: str | Path) -> dict[int, tuple[np.ndarray, float]]:
+    """OpenFace 2.x CSV → {frame number: (points (68, 2) in pixels, confidence)}.
+
+    Columns are selected by name (``frame``, ``confidence``, ``x_0..x_67``, ``y_0..y_67``);
+    names are stripped, so files written with ", " separators also parse.
+    """
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            header = [h.strip() for h in fh.readline().split(",")]
+            rows = np.loadtxt(fh, delimiter=",", ndmin=2)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: unreadable landmark CSV ({exc})") from exc
+    col = {name: i for i, name in enumerate(header)}
+    need = ["frame", "confidence"] + [f"{a}_{i}" for a in "xy" for i in range(68)]
+    missing = [n for n in need if n not in col]
+    if missing:
+        raise ValueError(f"{path}: landmark CSV lacks columns {missing[:4]}")
+    if rows.shape[1] != len(header):
+        raise ValueError(f"{path}: rows have {rows.shape[1]} values, header has {len(header)}")
+    xs = rows[:, [col[f"x_{i}"] for i in range(68)]]
+    ys = rows[:, [col[f"y_{i}"] for i in range(68)]]
+    pts = np.stack([xs, ys], -1)  # (rows, 68, 2)
+    return {int(f): (p, float(c)) for f, p, c in zip(rows[:, col["frame"]], pts,
+                                                     rows[:, col["confidence"]])}
+
+
+def square_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int,
+               margin: float = FACE_MARGIN) -> tuple[int, int, int]:
+    """Square ``(left, top, side)`` around a box, grown by ``margin`` and kept inside the image."""
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    side = int(round(min(side, width, height)))
+    left = int(round((x0 + x1) / 2 - side / 2))
+    top = int(round((y0 + y1) / 2 - side / 2))
+    return min(max(left, 0), width - side), min(max(top, 0), height - side), max(side, 1)
+
+
+_CASCADE: list = []
+
+
+def face_cascade():
+    """OpenCV's bundled frontal-face Haar cascade, or ``None`` where this OpenCV has none
+    (OpenCV 5 dropped ``CascadeClassifier`` and its data; ``opencv-python-headless<5`` has both)."""
+    if not _CASCADE:
+        xml = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / \
+            "haarcascade_frontalface_default.xml"
+        ok = hasattr(cv2, "CascadeClassifier") and xml.is_file()
+        _CASCADE.append(cv2.CascadeClassifier(str(xml)) if ok else None)
+        if not ok:
+            log.warning("OpenCV %s has no Haar face cascade: clips without landmark CSVs get a "
+                        "centre crop", cv2.__version__)
+    return _CASCADE[0]
+
+
+def haar_box(frames: np.ndarray) -> tuple[int, int, int] | None:
+    """One face box for a clip from the Haar cascade (median of the largest detection over a
+    few frames), or ``None`` when no face is found or no cascade is available."""
+    cascade = face_cascade()
+    if cascade is None:
+        return None
+    H, W = frames.shape[1:3]
+    scale = min(1.0, 480 / max(H, W))
+    found = []
+    for img in frames[np.linspace(0, len(frames) - 1, min(5, len(frames))).astype(int)]:
+        gray = cv2.cvtColor(cv2.resize(img, None, fx=scale, fy=scale), cv2.COLOR_RGB2GRAY)
+        det = cascade.detectMultiScale(gray, 1.1, 5, minSize=(24, 24))
+        if len(det):
+            x, y, w, h = max(det, key=lambda d: d[2] * d[3]) / scale
+            found.append((x, y, x + w, y + h))
+    if not found:
+        return None
+    return square_box(*np.median(np.array(found), 0), W, H, margin=0.05)
+
+
+def crop_faces(frames: np.ndarray, numbers: np.ndarray, landmarks: Path | None,
+               size: int) -> tuple[np.ndarray, str]:
+    """Face-cropped clip ``(T, size, size, 3)`` uint8 and the method used.
+
+    Landmarks (per frame, low-confidence rows take the clip's median box) when a CSV is given,
+    else the Haar cascade, else a centre crop.
+    """
+    T, H, W = frames.shape[:3]
+    boxes, method = None, "centre"
+    if landmarks is not None:
+        table = read_landmarks(landmarks)
+        rows = [table.get(int(n)) for n in numbers]
+        good = [r is not None and r[1] >= MIN_CONFIDENCE for r in rows]
+        if any(good):
+            per = [square_box(*r[0].min(0), *r[0].max(0), W, H) if ok else None
+                   for r, ok in zip(rows, good)]
+            median = tuple(int(v) for v in np.median([b for b in per if b], 0))
+            boxes, method = [b or median for b in per], "landmarks"
+        else:
+            log.warning("%s: no confident landmark rows for the sampled frames", landmarks)
+    if boxes is None:
+        box = haar_box(frames)
+        method = "haar" if box is not None else "centre"
+        box = box or square_box(0, 0, W, H, W, H, margin=0.0)
+        boxes = [box] * T
+    out = np.stack([cv2.resize(img[t:t + s, x:x + s], (size, size), interpolation=cv2.INTER_AREA)
+                    for img, (x, t, s) in zip(frames, boxes)])
+    return out, method
+
+
+# ----------------------------------------------------------------------------- shard cache
+@dataclass
+class Clip:
+    """One processed clip: features plus what the manifest records about it."""
+
+    audio: np.ndarray  # (Ta, F)
+    video: np.ndarray  # (T, S, S, 3) uint8, or (T, Fv) float for feature corpora
+    label: int
+    actor: int
+    record: dict = field(default_factory=dict)  # clip_id, files, hashes, fields, crop …
+    extra: dict = field(default_factory=dict)  # more per-clip arrays (IEMOCAP text)
+
+
+def settings_of(cfg: DataConfig) -> dict:
+    return {k: getattr(cfg, k) for k in SETTING_KEYS}
+
+
+def write_prepared(corpus: str, clips, out_dir: str | Path, *, class_names: tuple[str, ...],
+                   settings: dict, skipped: list[dict], strict: bool = False,
+                   extra_meta: dict | None = None, folds: bool = True) -> dict:
+    """Run ``clips`` (an iterable of ``(source files, callable -> Clip)``), write shards and the
+    manifest atomically; return the report.
+
+    A clip whose callable raises ``ValueError`` is skipped with its reason, or, with
+    ``strict=True``, stops the run. Shards go to a temporary folder that is renamed into place
+    only when every clip is done, then ``prepared.json`` is replaced; on any error the temporary
+    folder is removed, so no half-written cache is ever left (an older cache stays valid).
+    """
+    out = Path(out_dir)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".prepare-", dir=out))
+    try:
+        report = _write(corpus, clips, out, tmp, class_names, settings, skipped, strict,
+                        extra_meta or {}, folds)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    return report
+
+
+def _write(corpus, clips, out, tmp, class_names, settings, skipped, strict, extra_meta, folds):
+    records, buffer, shards = [], [], []
+    content = hashlib.sha256(json.dumps([corpus, settings], sort_keys=True).encode())
+
+    def flush():
+        arrays = {k: np.stack([getattr(c, k) if k in ("audio", "video") else c.extra[k]
+                               for c in buffer]) for k in ("audio", "video", *buffer[0].extra)}
+        if np.abs(arrays["audio"]).max() < 6e4:  # compact MFCC, when float16 can hold it
+            arrays["audio"] = arrays["audio"].astype(np.float16)
+        for k in sorted(arrays):
+            content.update(np.ascontiguousarray(arrays[k]).tobytes())
+        name = f"shard-{len(shards):05d}.npz"
+        atomic_write(tmp / name, lambda fh: np.savez(fh, **arrays))
+        shards.append({"file": name, "n": len(buffer), "sha256": file_hash(tmp / name)})
+        buffer.clear()
+
+    for sources, make in clips:
+        try:
+            clip = make()
+        except ValueError as exc:
+            if strict:
+                raise
+            sources = [str(f) for f in (sources if isinstance(sources, (list, tuple)) else [sources])]
+            culprit = next((f for f in sources if str(exc).startswith(f)), sources[0])
+            skipped.append({"file": culprit, "reason": str(exc)})
+            log.warning("skipped %s", exc)
+            continue
+        records.append({**clip.record, "label": int(clip.label), "actor": int(clip.actor)})
+        buffer.append(clip)
+        if len(buffer) == SHARD_SIZE:
+            flush()
+    if buffer:
+        flush()
+    if not records:
+        raise ValueError(f"{corpus}: no usable clips ({len(skipped)} skipped, e.g. "
+                         f"{skipped[0] if skipped else 'none found'})")
+    actors = np.array([r["actor"] for r in records])
+    if folds and len(np.unique(actors)) >= 6:
+        fold_of = {a: k for k, group in enumerate(actor_folds(actors)) for a in group}
+        for r in records:
+            r["fold"] = fold_of[r["actor"]]
+    content.update(json.dumps([(r["clip_id"], r["label"], r["actor"]) for r in records]).encode())
+    digest = content.hexdigest()[:16]
+    final = out / f"shards-{digest}"
+    if final.exists():
+        shutil.rmtree(tmp)  # identical content is already in place
+    else:
+        tmp.rename(final)
+    manifest = {"format": FORMAT, "corpus": corpus, "content_hash": digest,
+                "settings": settings, "class_names": list(class_names),
+                "shard_dir": final.name, "shards": shards, "clips": records,
+                "skipped": skipped, **extra_meta}
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))
+    for old in out.glob("shards-*"):  # caches this manifest no longer points at
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    by_crop: dict[str, int] = {}
+    for r in records:
+        if "crop" in r:
+            by_crop[r["crop"]] = by_crop.get(r["crop"], 0) + 1
+    return {"corpus": corpus, "out_dir": str(out), "clips": len(records),
+            "actors": int(len(np.unique(actors))), "skipped": skipped, "crop": by_crop,
+            "content_hash": digest, **extra_meta}
+
+
+def default_cache(root: str | Path, cfg: DataConfig, corpus: str,
+                  settings: dict | None = None) -> Path:
+    """Where ``prepare`` writes when no ``--out`` is given: keyed by the raw root and settings."""
+    settings = settings_of(cfg) if settings is None else settings
+    key = json.dumps([str(Path(root).resolve()), settings], sort_keys=True)
+    return Path(cfg.cache_dir) / f"{corpus}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def find_cache(cfg: DataConfig, corpus: str, settings: dict | None = None) -> Path:
+    """``cfg.root`` when it is a prepared cache, else the default cache of that raw root."""
+    if cfg.root is None:
+        raise ValueError(f"data set {corpus!r} needs --root (prepared cache or raw corpus)")
+    root = Path(cfg.root)
+    if (root / MANIFEST).is_file():
+        return root
+    alt = default_cache(root, cfg, corpus, settings)
+    if (alt / MANIFEST).is_file():
+        return alt
+    raise ValueError(f"{root}: no prepared {corpus} cache there or at {alt}; run "
+                     f"`tacfn-lite prepare {corpus} --root {root} [--out DIR]` first")
+
+
+def read_manifest(path: str | Path, corpus: str) -> dict:
+    """``prepared.json`` of a cache folder; ``ValueError`` when missing or for another corpus."""
+    path = Path(path) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: no readable prepared cache ({exc}); run "
+                         f"`tacfn-lite prepare {corpus} --root RAW --out {path.parent}`") from exc
+    if manifest.get("format") != FORMAT or manifest.get("corpus") != corpus:
+        raise ValueError(f"{path}: not a prepared {corpus} cache "
+                         f"(format {manifest.get('format')!r}, corpus {manifest.get('corpus')!r})")
+    return manifest
+
+
+def load_shards(folder: str | Path, manifest: dict) -> dict[str, np.ndarray]:
+    """Concatenate every shard's arrays, checking each file's hash against the manifest."""
+    folder = Path(folder) / manifest["shard_dir"]
+    parts: dict[str, list[np.ndarray]] = {}
+    for shard in manifest["shards"]:
+        path = folder / shard["file"]
+        try:
+            blob = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"{path}: shard missing ({exc}); re-run prepare") from exc
+        if hashlib.sha256(blob).hexdigest()[:16] != shard["sha256"]:
+            raise ValueError(f"{path}: shard content does not match its manifest hash; re-run prepare")
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            for k in z.files:
+                parts.setdefault(k, []).append(z[k])
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def check_settings(manifest: dict, cfg: DataConfig, folder: Path) -> None:
+    """The cache must have been prepared with the config's frame/audio settings."""
+    want, got = settings_of(cfg), manifest["settings"]
+    diff = {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]}
+    if diff:
+        raise ValueError(f"{folder / MANIFEST}: prepared with other settings "
+                         f"(field: (cache, config)) {diff}; re-run prepare with this config")
+
+
+def arrays_from_cache(folder: Path, manifest: dict,
+                      post: Callable[[dict], tuple[np.ndarray, np.ndarray]] | None = None) -> ClipArrays:
+    """:class:`ClipArrays` of a cache; ``meta`` carries the manifest (minus per-clip arrays)."""
+    data = load_shards(folder, manifest)
+    audio, video = post(data) if post else (data["audio"], data["video"])
+    clips = manifest["clips"]
+    meta = {k: v for k, v in manifest.items() if k not in ("clips",)}
+    meta["prepared_dir"] = str(folder)
+    meta["clips"] = [{k: r[k] for k in r if k not in ("label",)} for r in clips]
+    # for the leak checker: clips of one recording (e.g. an mp4 and its wav) share an utterance
+    meta["clip_fields"] = {r["clip_id"]: {"utterance": r.get("utterance", r["clip_id"])}
+                           for r in clips}
+    return ClipArrays(
+        audio=audio, video=video, labels=np.array([r["label"] for r in clips], dtype=np.int64),
+        actors=np.array([r["actor"] for r in clips], dtype=np.int64),
+        clip_ids=np.array([r["clip_id"] for r in clips]),
+        class_names=tuple(manifest["class_names"]), meta=meta)
+
+
+def prepare_corpus(corpus: str, root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
+                   strict: bool = False, max_listed: int = 20) -> dict:
+    """``tacfn-lite prepare``: run ``tacfn_lite.data.<corpus>.prepare``; a JSON-able summary with
+    skipped files counted by reason and the first ``max_listed`` listed."""
+    import importlib
+
+    module = importlib.import_module(f"{__package__}.{corpus}")
+    report = module.prepare(root, out_dir, cfg, strict=strict)
+    skipped = report.pop("skipped")
+    reasons: dict[str, int] = {}
+    for s in skipped:
+        key = s["reason"].split(": ", 1)[-1].split(" (")[0][:80]
+        reasons[key] = reasons.get(key, 0) + 1
+    return {**report, "skipped_count": len(skipped), "skipped_reasons": reasons,
+            "skipped": skipped[:max_listed]}

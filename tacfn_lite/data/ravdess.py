@@ -1,0 +1,173 @@
+"""RAVDESS (Livingstone & Russo 2018): parse and validate file names, pair audio-video mp4s with
+speech wavs and OpenFace landmark CSVs, crop faces, MFCC, cached shards (DESIGN §4).
+
+Protocol: speech channel, 8 emotions, 24 actors in 6 actor-independent folds of 4; validation
+actors drawn from the training actors (``splits.split_indices``). docs/real-data.md, notebook 00.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import CLASS_NAMES
+from ..config import DataConfig
+from .core import ClipArrays
+from .media import (Clip, check_settings, clip_window, crop_faces, decode_audio, decode_video,
+                    default_cache, file_hash, find_cache, mfcc_window, read_manifest,
+                    arrays_from_cache, settings_of, video_length, write_prepared)
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("modality", "channel", "emotion", "intensity", "statement", "repetition", "actor")
+MODALITIES = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
+CHANNELS = {"01": "speech", "02": "song"}
+SONG_EMOTIONS = {"01", "02", "03", "04", "05", "06"}  # song has no disgust or surprised
+NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+
+
+@dataclass(frozen=True)
+class RavdessName:
+    """The seven two-digit fields of a RAVDESS file name, validated."""
+
+    modality: str
+    channel: str
+    emotion: str
+    intensity: str
+    statement: str
+    repetition: str
+    actor: str
+
+    @property
+    def label(self) -> int:
+        return int(self.emotion) - 1  # index into CLASS_NAMES
+
+    @property
+    def key(self) -> str:
+        """The clip's identity without the modality: pairs an mp4 with its wav."""
+        return "-".join((self.channel, self.emotion, self.intensity, self.statement,
+                         self.repetition, self.actor))
+
+    def stem(self, modality: str) -> str:
+        return f"{modality}-{self.key}"
+
+
+def parse_name(path: str | Path) -> RavdessName:
+    """Parse ``MM-VV-EE-II-SS-RR-AA.ext``; ``ValueError`` naming the file and the bad field.
+
+    Checks each field's range, that neutral has normal intensity only, that song has no
+    disgust/surprised, that the extension fits the modality and that an ``Actor_XX`` parent
+    folder (when present) matches the actor field.
+    """
+    path = Path(path)
+    m = NAME.match(path.stem)
+    if m is None:
+        raise ValueError(f"{path}: not a RAVDESS name (expected MM-VV-EE-II-SS-RR-AA, 7 two-digit "
+                         "fields separated by '-')")
+    name = RavdessName(*m.groups())
+    allowed = {"modality": MODALITIES, "channel": CHANNELS,
+               "emotion": {f"{i:02d}" for i in range(1, 9)}, "intensity": {"01", "02"},
+               "statement": {"01", "02"}, "repetition": {"01", "02"},
+               "actor": {f"{i:02d}" for i in range(1, 25)}}
+    for f in FIELDS:
+        if getattr(name, f) not in allowed[f]:
+            raise ValueError(f"{path}: field {f}={getattr(name, f)!r} is not one of "
+                             f"{sorted(allowed[f])}")
+    if name.emotion == "01" and name.intensity == "02":
+        raise ValueError(f"{path}: neutral (emotion 01) has no strong intensity (02)")
+    if name.channel == "02" and name.emotion not in SONG_EMOTIONS:
+        raise ValueError(f"{path}: song (channel 02) has no emotion {name.emotion}")
+    ext = ".wav" if name.modality == "03" else ".mp4"
+    if path.suffix.lower() != ext:
+        raise ValueError(f"{path}: modality {name.modality} files end in {ext}")
+    parent = path.parent.name
+    if parent.startswith("Actor_") and parent != f"Actor_{name.actor}":
+        raise ValueError(f"{path}: actor field {name.actor} does not match folder {parent}")
+    return name
+
+
+def scan(root: str | Path, strict: bool = False, channels: tuple[str, ...] = ("01",)):
+    """Pair the files of a RAVDESS tree. Returns (clips, skipped): clips map a clip key to
+    ``{"name", "video", "audio", "landmarks"}``; skipped lists ``{"file", "reason"}``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: RAVDESS root folder not found")
+    skipped: list[dict] = []
+
+    def skip(path, reason):
+        if strict:
+            raise ValueError(f"{path}: {reason}")
+        skipped.append({"file": str(path), "reason": f"{path}: {reason}"})
+
+    media = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".mp4", ".wav")
+                   and not p.name.startswith("."))
+    csvs = {p.stem: p for p in root.rglob("*.csv")}
+    groups: dict[str, dict] = {}
+    for path in media:
+        try:
+            name = parse_name(path)
+        except ValueError as exc:
+            skip(path, str(exc).split(": ", 1)[1])
+            continue
+        if name.channel not in channels:
+            skipped.append({"file": str(path), "reason": "song channel: not in the speech protocol"})
+            continue
+        groups.setdefault(name.key, {"name": name})[name.modality] = path
+    clips = {}
+    for key, g in sorted(groups.items()):
+        video, audio = g.get("01") or g.get("02"), g.get("03") or g.get("01")
+        if video is None or audio is None:
+            have = next(g[m] for m in ("01", "02", "03") if m in g)
+            skip(have, "missing pair: no " + ("audio-video/video-only mp4" if video is None
+                                              else "speech wav or audio track") + " for this clip")
+            continue
+        name = g["name"]
+        csv = csvs.get(video.stem) or csvs.get(name.stem("01")) or csvs.get(name.stem("02"))
+        clips[key] = {"name": name, "video": video, "audio": audio, "landmarks": csv}
+    return clips, skipped
+
+
+def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
+    """Decode, crop and featurise one clip; every error names the file at fault."""
+    name, video, audio, csv = item["name"], item["video"], item["audio"], item["landmarks"]
+    t0, times = clip_window(video_length(video), cfg)
+    frames, numbers = decode_video(video, times)  # (T, H, W, 3) at native size
+    faces, method = crop_faces(frames, numbers, csv, cfg.image_size)
+    wave, sr = decode_audio(audio)
+    mfcc = mfcc_window(wave, sr, t0, cfg)
+    files = {"video": video, "audio": audio, "landmarks": csv}
+    record = {
+        "clip_id": f"ravdess-{name.key}",
+        "files": {k: (str(p.relative_to(root)) if p else None) for k, p in files.items()},
+        "hashes": {k: file_hash(p) for k, p in files.items() if p},
+        "fields": {f: getattr(name, f) for f in FIELDS[1:]},
+        "crop": method, "window_start": round(t0, 4), "sample_rate_in": sr,
+    }
+    return Clip(mfcc, faces, name.label, int(name.actor), record)
+
+
+def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
+            strict: bool = False) -> dict:
+    """Prepare a RAVDESS tree into a shard cache; returns the report (clips, skipped, crops).
+
+    ``out_dir=None`` writes to :func:`media.default_cache`, which ``load_prepared`` finds from
+    the raw ``--root``. With ``strict=True`` the first bad file stops the run (nothing written).
+    """
+    root = Path(root)
+    out = Path(out_dir) if out_dir else default_cache(root, cfg, "ravdess")
+    items, skipped = scan(root, strict=strict)
+    jobs = (([it["video"], it["audio"], it["landmarks"] or it["video"]],
+             lambda it=it: process_clip(it, root, cfg)) for it in items.values())
+    return write_prepared("ravdess", jobs, out, class_names=CLASS_NAMES,
+                          settings=settings_of(cfg), skipped=skipped, strict=strict,
+                          extra_meta={"root": str(root.resolve()), "protocol": "speech, 8 emotions"})
+
+
+def load_prepared(cfg: DataConfig) -> ClipArrays:
+    """:class:`ClipArrays` from a prepared cache (``cfg.root``: the cache or the raw root)."""
+    folder = find_cache(cfg, "ravdess")
+    manifest = read_manifest(folder, "ravdess")
+    check_settings(manifest, cfg, folder)
+    return arrays_from_cache(folder, manifest)
