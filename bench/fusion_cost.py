@@ -68,7 +68,7 @@ def ratios(models: dict, against: str = "mult") -> dict:
             for name in models if name != against}
 
 
-def plot(sweeps: dict, path: Path) -> Path:
+def plot(sweeps: dict, path: Path, batch: int) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,7 +95,7 @@ def plot(sweeps: dict, path: Path) -> Path:
             axes[row, col].set_yscale("log")
             axes[row, col].grid(alpha=0.3, which="both")
     axes[0, 0].set_ylabel("forward FLOPs per clip")
-    axes[1, 0].set_ylabel("CPU latency, batch (ms)")
+    axes[1, 0].set_ylabel(f"CPU forward latency, batch {batch} (ms)")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("Fusion block cost at equal width (d_model=32); encoders excluded", fontsize=10)
     fig.tight_layout()
@@ -142,7 +142,7 @@ def main() -> None:
                                       "models": models, "ratios": ratios(models)})
     figure = Path(args.figure) if args.figure else (
         Path(args.results_dir) / "fusion_cost.smoke.png" if args.smoke else REPO / "figures" / "fusion_cost.png")
-    plot(sweeps, figure)
+    plot(sweeps, figure, batch)
     write_result("fusion_cost", {
         "smoke": args.smoke,
         "settings": {"flops": "forward, batch 1, torch.utils.flop_counter (matmul/conv/attention;"

@@ -20,7 +20,7 @@ import sys
 import time
 
 import torch
-from common import base_parser, write_result
+from common import base_parser, cpu_model, write_result
 
 from tacfn_lite.config import get_config
 from tacfn_lite.model import build_model, count_parameters
@@ -74,7 +74,7 @@ def time_steps(args, amp: bool) -> dict:
     median = statistics.median(times)
     return {"amp": amp, "amp_dtype": ("float16" if device.type == "cuda" else "bfloat16") if amp
             else None, "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
             "batch_size": B, "frames": d.n_frames, "image_size": d.image_size, "audio_steps": ta,
             "params": count_parameters(model), "steps_timed": len(times),
             "step_time_s": round(median, 4), "step_time_s_all": [round(t, 4) for t in times],
@@ -116,8 +116,8 @@ def main() -> None:
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     write_result("gpu", {
         "smoke": smoke,
-        "mode": ("cpu smoke (not a GPU measurement)" if device.type != "cuda" else
-                 "gpu smoke" if smoke else "gpu paper size"),
+        "mode": (f"{device.type} {'smoke size' if smoke else 'paper size'}"
+                 + ("" if device.type == "cuda" else " (not a GPU measurement)")),
         "model": "tacfn, preset paper (3D-ResNeXt-50 video, 5-layer 8-head audio transformer)",
         "step": "forward + cross-entropy + backward + AdamW step on random inputs",
         "rows": rows, "errors": errors,
