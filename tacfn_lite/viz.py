@@ -213,3 +213,40 @@ def plot_modality_importance(per_class, class_names, ax=None) -> plt.Figure:
                 xticklabels=["audio", "video"], yticklabels=list(class_names), cbar=False)
     ax.set_title("logit drop when a modality is removed", fontsize=9)
     return fig
+
+
+def plot_protocols(result: dict, figsize: tuple[float, float] = (10.0, 3.6)) -> plt.Figure:
+    """Notebook 09: (left) one seed's validation and test curves with the epoch each rule picks;
+    (right) test accuracy per protocol, one dot per seed, mean ± std bars, best single seed.
+
+    Args:
+        result: the dict returned by :func:`tacfn_lite.protocols.run_protocols`.
+    """
+    fig, (ax_c, ax_p) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [1, 1.3]})
+    run = next(r for r in result["runs"] if r["split"] == "actor")
+    epochs = np.arange(1, len(run["val_accuracy"]) + 1)
+    ax_c.plot(epochs, 100 * np.asarray(run["val_accuracy"]), "o-", label="validation")
+    ax_c.plot(epochs, 100 * np.asarray(run["test_accuracy"]), "s-", label="test")
+    for rule, color in (("on_val", "tab:green"), ("on_test", "tab:red")):
+        e = run[rule]["epoch"]
+        ax_c.axvline(e + 1, color=color, ls="--", lw=1, label=f"epoch picked {rule.replace('_', ' ')}")
+    ax_c.set(xlabel="epoch", ylabel="accuracy (%)", title=f"seed {run['seed']}, actor split")
+    ax_c.legend(fontsize=7)
+    s = result["summary"]
+    groups = {"honest\n(actor split,\nepoch on val)": s["epoch_pick"]["on_val"],
+              "epoch picked\non test": s["epoch_pick"]["on_test"],
+              "random clip\nsplit": s["split"]["random"]}
+    for i, (name, d) in enumerate(groups.items()):
+        vals = 100 * np.asarray(d["values"])
+        ax_p.scatter(np.full(len(vals), i) + np.linspace(-0.08, 0.08, len(vals)), vals, s=18,
+                     color=f"C{i}", alpha=0.7)
+        ax_p.errorbar(i + 0.22, 100 * d["mean"], yerr=100 * d["std"], fmt="D", color=f"C{i}",
+                      capsize=4)
+    ax_p.axhline(100 * s["seeds"]["best_single"], color="0.4", ls=":", lw=1,
+                 label="best single seed (honest protocol)")
+    ax_p.set_xticks(range(len(groups)), list(groups), fontsize=8)
+    ax_p.set(ylabel="test accuracy (%)", title=f"{result['model']}, {len(result['seeds'])} seeds: "
+             "dots = seeds, ◆ = mean ± std")
+    ax_p.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
