@@ -252,6 +252,12 @@ def test_paper_settings_give_30_frames_at_224_and_13_mfcc(exported, tmp_path):
     assert arrays.audio.shape == (1, 1 + int(2.45 * 44100) // 1024, 13)
 
 
+def last_json(text: str) -> dict:
+    """The JSON object that ends ``text`` (evaluate prints a model card before it)."""
+    lines = text.rstrip().splitlines()
+    return json.loads("\n".join(lines[max(i for i, ln in enumerate(lines) if ln == "{"):]))
+
+
 def test_prepare_train_evaluate_through_the_cli(exported, tmp_path, capsys, synthav_cache):
     _, raw, _, _, _ = exported
     prep, run = tmp_path / "prep", tmp_path / "run"
@@ -262,7 +268,7 @@ def test_prepare_train_evaluate_through_the_cli(exported, tmp_path, capsys, synt
                  "--device", "cpu", "--out", str(run), *common]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(run / "best.pt"), "--device", "cpu"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    result = last_json(capsys.readouterr().out)
     assert result["n"] == 8 and 0.0 <= result["accuracy"] <= 1.0
     manifest = json.loads((run / "split_manifest.json").read_text())
     assert manifest["data"] == json.loads((prep / MANIFEST).read_text())["content_hash"]

@@ -36,7 +36,11 @@ def _numpy_globals() -> dict[tuple[str, str], object]:
     numpy 1.x (``numpy.core``) and 2.x (``numpy._core``) module names."""
     core = getattr(np, "_core", None) or np.core
     multiarray, numeric = core.multiarray, core.numeric
-    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    import codecs
+
+    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+               # protocol <= 2 pickles spell bytes as _codecs.encode(str, "latin1")
+               ("_codecs", "encode"): codecs.encode}
     for prefix in ("numpy.core", "numpy._core"):
         allowed[prefix + ".multiarray", "_reconstruct"] = multiarray._reconstruct
         allowed[prefix + ".multiarray", "scalar"] = multiarray.scalar
@@ -71,7 +75,7 @@ def safe_load(path: str | Path):
     path = Path(path)
     try:
         with open(path, "rb") as fh:
-            return RestrictedUnpickler(fh).load()
+            return RestrictedUnpickler(fh, encoding="latin1").load()  # latin1: Python 2 pickles
     except (pickle.UnpicklingError, EOFError, OSError, AttributeError, TypeError,
             ValueError, IndexError, KeyError) as exc:
         raise ValueError(f"{path}: cannot load pickle safely ({exc})") from exc
