@@ -13,7 +13,8 @@ from tacfn_lite.cli import main
 from tacfn_lite.config import get_config
 from tacfn_lite.data import make_loaders, ravdess
 from tacfn_lite.data.export import export_ravdess, landmark_header, write_wav
-from tacfn_lite.data.media import MANIFEST, crop_faces, read_landmarks
+from tacfn_lite.data.media import MANIFEST
+from tacfn_lite.data.ravdess import crop_faces, read_landmarks
 from tacfn_lite.data.splits import actor_folds
 
 
@@ -116,7 +117,7 @@ def test_folds_are_actor_independent_with_validation_from_training_actors(export
     _, _, out, _, _ = exported
     for fold in range(6):
         cfg = get_config(name="ravdess", root=str(out), fold=fold, device="cpu")
-        loaders, manifest = make_loaders(cfg)
+        _, manifest = make_loaders(cfg)
         actors = {k: set(v["actors"]) for k, v in manifest["splits"].items()}
         assert actors["test"] == {fold + 1}  # 6 actors: one per fold
         assert not (actors["val"] & actors["test"]) and not (actors["val"] & actors["train"])
@@ -151,8 +152,6 @@ def test_landmark_csv_follows_the_openface_layout(exported):
 
 
 def test_crop_falls_back_to_haar_box_then_centre(monkeypatch):
-    import tacfn_lite.data.media as media
-
     frames = np.zeros((4, 60, 80, 3), np.uint8)
     frames[:, 10:30, 40:60] = 255  # the "face" a stub detector reports
 
@@ -160,10 +159,10 @@ def test_crop_falls_back_to_haar_box_then_centre(monkeypatch):
         def detectMultiScale(self, gray, *args, **kwargs):
             return np.array([[40, 10, 20, 20]])
 
-    monkeypatch.setattr(media, "face_cascade", lambda: Stub())
+    monkeypatch.setattr(ravdess, "face_cascade", lambda: Stub())
     out, method = crop_faces(frames, np.arange(1, 5), None, 8)
     assert method == "haar" and out.shape == (4, 8, 8, 3) and out.mean() > 200
-    monkeypatch.setattr(media, "face_cascade", lambda: None)
+    monkeypatch.setattr(ravdess, "face_cascade", lambda: None)
     out, method = crop_faces(frames, np.arange(1, 5), None, 8)
     assert method == "centre" and out.mean() < 200
 

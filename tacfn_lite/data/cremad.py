@@ -14,9 +14,23 @@ from pathlib import Path
 
 from ..config import DataConfig
 from .core import ClipArrays
-from .media import (Clip, arrays_from_cache, check_settings, clip_window, crop_faces,
-                    decode_audio, decode_video, default_cache, file_hash, find_cache,
-                    mfcc_window, read_manifest, settings_of, video_length, write_prepared)
+from .media import (
+    Clip,
+    arrays_from_cache,
+    check_settings,
+    clip_window,
+    decode_audio,
+    decode_video,
+    default_cache,
+    file_hash,
+    find_cache,
+    mfcc_window,
+    read_manifest,
+    settings_of,
+    video_length,
+    write_prepared,
+)
+from .ravdess import crop_faces
 
 # Emotion codes → kit class names; class index follows CLASS_NAMES' order.
 EMOTIONS = {"NEU": "neutral", "HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful",

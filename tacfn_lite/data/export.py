@@ -19,9 +19,15 @@ import numpy as np
 from ..config import DataConfig
 from ..io import atomic_write, atomic_write_text
 from .core import ClipArrays
-from .media import FACE_MARGIN
-from .synthetic import (CUE_SECONDS, GENERATOR_VERSION, audio_features, latent_cases,
-                        make_actors, synth_audio)
+from .ravdess import FACE_MARGIN
+from .synthetic import (
+    CUE_SECONDS,
+    GENERATOR_VERSION,
+    audio_features,
+    latent_cases,
+    make_actors,
+    synth_audio,
+)
 
 RAVDESS_FPS = Fraction(30000, 1001)  # 29.97 fps like the originals
 
@@ -121,7 +127,7 @@ def face_template() -> np.ndarray:
     nose = np.array([[0.5, y] for y in (0.3, 0.4, 0.5, 0.6)] +
                     [[x, 0.65] for x in (0.42, 0.46, 0.5, 0.54, 0.58)])
     ang = np.linspace(0, 2 * np.pi, 7)[:-1]
-    eye = lambda cx: np.stack([cx + 0.09 * np.cos(ang), 0.32 + 0.04 * np.sin(ang)], 1)  # noqa: E731
+    eye = lambda cx: np.stack([cx + 0.09 * np.cos(ang), 0.32 + 0.04 * np.sin(ang)], 1)
     a12, a8 = np.linspace(0, 2 * np.pi, 13)[:-1], np.linspace(0, 2 * np.pi, 9)[:-1]
     mouth = np.concatenate([np.stack([0.5 - 0.2 * np.cos(a12), 0.8 + 0.07 * np.sin(a12)], 1),
                             np.stack([0.5 - 0.12 * np.cos(a8), 0.8 + 0.03 * np.sin(a8)], 1)])

@@ -17,8 +17,15 @@ import numpy as np
 
 from ..config import IEMOCAP_DIMS, DataConfig
 from .core import ClipArrays
-from .media import (Clip, arrays_from_cache, default_cache, file_hash, find_cache,
-                    read_manifest, write_prepared)
+from .media import (
+    Clip,
+    arrays_from_cache,
+    default_cache,
+    file_hash,
+    find_cache,
+    read_manifest,
+    write_prepared,
+)
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +204,7 @@ def binary_metrics(confusion) -> dict[str, dict[str, float]]:
         tp = cm[e, e]
         fn, fp = cm[e].sum() - tp, cm[:, e].sum() - tp
         tn = total - tp - fn - fp
-        f1 = lambda a, b, c: 2 * a / (2 * a + b + c) if a + b + c > 0 else 0.0  # noqa: E731
+        f1 = lambda a, b, c: 2 * a / (2 * a + b + c) if a + b + c > 0 else 0.0
         pos, neg = tp + fn, tn + fp  # supports of "present" and "absent"
         out[name] = {"accuracy": float((tp + tn) / total) if total else float("nan"),
                      "f1": float((pos * f1(tp, fp, fn) + neg * f1(tn, fn, fp)) / total)
