@@ -102,6 +102,9 @@ def cmd_evaluate(args) -> int:
         from .data.iemocap import binary_metrics
 
         summary["iemocap_binary"] = binary_metrics(res["confusion"])
+    from .cards import card_report
+
+    print(card_report(args.checkpoint))
     print(json.dumps(summary, indent=1))
     return 0
 

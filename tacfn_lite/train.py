@@ -20,6 +20,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from .cards import write_card
 from .config import RunConfig
 from .io import atomic_torch_save, atomic_write_text, load_checkpoint
 from .leakage import check_manifest
@@ -219,4 +220,5 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
         atomic_write_text(out / "history.json", json.dumps(history.to_dict(), indent=1))
         if manifest is not None:
             atomic_write_text(out / "split_manifest.json", json.dumps(manifest, indent=1))
+        write_card(cfg, history, out / "best.pt", manifest, device)  # model_card.json/.md
     return history

@@ -1,0 +1,72 @@
+"""A model card is written next to every checkpoint and matches the run that produced it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tacfn_lite.cards import CARD_JSON, CARD_MD, LICENCES, card_matches, load_card
+from tacfn_lite.cli import main
+from tacfn_lite.data import make_loaders
+from tacfn_lite.io import load_checkpoint
+from tacfn_lite.model import build_model
+from tacfn_lite.train import fit
+
+
+@pytest.fixture(scope="module")
+def trained(synthav, tmp_path_factory, synthav_cache):
+    from tacfn_lite.config import get_config
+
+    out = tmp_path_factory.mktemp("card_run")
+    cfg = get_config("tiny", cache_dir=synthav_cache, epochs=2, batch_size=64, device="cpu",
+                     out_dir=str(out), progress=False, seed=3)
+    loaders, manifest = make_loaders(cfg, synthav())
+    hist = fit(build_model(cfg.model), loaders, cfg, manifest=manifest)
+    return cfg, hist, manifest, out
+
+
+def test_card_matches_its_run(trained):
+    cfg, hist, manifest, out = trained
+    card = load_card(out / "best.pt")
+    ckpt = load_checkpoint(out / "best.pt")
+    assert card_matches(card, out / "best.pt")
+    assert card["config"] == ckpt["config"] == cfg.to_dict()
+    assert card["seed"] == 3
+    assert card["selection"]["best_epoch"] == hist.best_epoch == ckpt["epoch"]
+    assert card["metrics"]["test"]["accuracy"] == hist.test["accuracy"]
+    assert card["metrics"]["val"]["uar"] == hist.val["uar"]
+    assert card["splits"]["manifest_hash"] == manifest["hash"]
+    assert card["splits"]["actors"] == {k: v["actors"] for k, v in manifest["splits"].items()}
+    assert card["data"]["hash"] == manifest["data"] is not None
+    assert card["data"]["licence"] == LICENCES["synthav"]
+    assert card["versions"]["torch"] and card["training"]["seconds"] > 0
+
+
+def test_card_markdown_shows_metrics_baselines_and_licence(trained):
+    _, hist, manifest, out = trained
+    md = (out / CARD_MD).read_text()
+    assert f"{100 * hist.test['accuracy']:.1f}" in md
+    assert "| test | 96 |" in md and "12.5 |" in md  # 96 test clips; chance 1/8
+    assert manifest["hash"] in md and "MIT" in md
+
+
+def test_card_stops_matching_when_the_checkpoint_changes(trained, tmp_path):
+    _, _, _, out = trained
+    other = tmp_path / "best.pt"
+    other.write_bytes((out / "best.pt").read_bytes() + b"x")
+    assert not card_matches(load_card(out / "best.pt"), other)
+
+
+def test_real_corpus_licences_are_named():
+    assert "CC BY-NC-SA 4.0" in LICENCES["ravdess"]
+    assert "ODbL" in LICENCES["cremad"]
+    assert "USC" in LICENCES["iemocap"]
+
+
+def test_evaluate_prints_the_card(trained, capsys):
+    _, _, _, out = trained
+    assert main(["evaluate", str(out / "best.pt"), "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "# Model card: tacfn on synthav" in text
+    assert json.loads((out / CARD_JSON).read_text())["checkpoint"]["sha256"][:16] in text
