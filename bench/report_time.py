@@ -8,6 +8,7 @@ SynthAV) and of the test suite, on this machine (DESIGN §5: quick report ≤ 5 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -54,7 +55,7 @@ def main() -> None:
     p.add_argument("--report-cmd", help="command to time instead of the quick report")
     args = p.parse_args()
     py = sys.executable
-    rows = {}
+    rows, load_start = {}, os.getloadavg()[0]
     if not args.skip_report:
         if args.report_cmd:
             cmd = shlex.split(args.report_cmd)
@@ -72,6 +73,7 @@ def main() -> None:
         if row["status"] != "ok":
             print(f"report_time: {name}: {row['status']}: {row['error']}", file=sys.stderr)
     write_result("report_time", {"smoke": args.smoke, "timings": rows,
+                                 "load_average_1min_at_start": round(load_start, 2),
                                  "target": "quick report <= 300 s on 2 CPU cores"},
                  args.results_dir)
 
