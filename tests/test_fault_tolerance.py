@@ -76,7 +76,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(synthav, syntha
             assert proc.poll() is None, "training ended before writing last.pt"
             assert time.monotonic() < deadline, "no last.pt within 240 s"
             time.sleep(0.02)
-        time.sleep(0.3)  # well inside epoch 1 (24 training steps)
+        time.sleep(0.1)  # inside epoch 1 (24 training steps)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
