@@ -6,3 +6,12 @@ Importing the package has no side effects: no seeding, no plotting style, no dow
 __version__ = "0.1.0"
 
 CLASS_NAMES = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+
+
+def __getattr__(name: str):
+    """``tacfn_lite.predict(path, checkpoint)`` without importing torch at package import."""
+    if name == "predict":
+        from .inference import predict
+
+        return predict
+    raise AttributeError(f"module 'tacfn_lite' has no attribute {name!r}")
