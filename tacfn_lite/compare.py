@@ -91,18 +91,36 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "torch": torch.__version__, "threads": torch.get_num_threads()},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "baselines": split_baselines(base, arrays),
         "models": rows,
     }
 
 
+def split_baselines(cfg: RunConfig, arrays) -> dict:
+    """Accuracy of always predicting the test split's majority class, and of chance (1/C)."""
+    from .data.splits import split_indices
+
+    fixed = (arrays.meta or {}).get("fixed_split")
+    idx = np.asarray(fixed["test"]) if fixed else split_indices(
+        arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)["test"]
+    counts = np.bincount(arrays.labels[idx], minlength=cfg.model.n_classes)
+    return {"majority": float(counts.max() / counts.sum()), "chance": 1.0 / cfg.model.n_classes}
+
+
 def format_table(result: dict) -> str:
     """Markdown table of a :func:`compare` result."""
-    lines = ["| model | test acc (mean ± std) | macro F1 | params | fusion FLOPs | s/epoch |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| model | test acc (mean ± std) | UAR | macro F1 | params | fusion FLOPs | s/epoch |",
+             "|---|---|---|---|---|---|---|"]
     for name, r in result["models"].items():
+        uar = np.mean([run["test_uar"] for run in r["runs"]])  # mean per-class recall
         lines.append(f"| {name} | {100 * r['test_accuracy_mean']:.1f} ± "
-                     f"{100 * r['test_accuracy_std']:.1f} | {100 * r['test_macro_f1_mean']:.1f} | "
+                     f"{100 * r['test_accuracy_std']:.1f} | {100 * uar:.1f} | "
+                     f"{100 * r['test_macro_f1_mean']:.1f} | "
                      f"{r['params']:,} | {r['fusion_flops']:,} | {r['seconds_per_epoch']:.2f} |")
+    if result.get("baselines"):
+        b = result["baselines"]
+        lines.append(f"\nBaselines on the test split: majority class {100 * b['majority']:.1f}, "
+                     f"chance {100 * b['chance']:.1f}.")
     if result.get("ceilings"):
         c = result["ceilings"]
         lines.append(f"\nDesigned ceilings: audio {100 * c['audio']:.1f}, video "
