@@ -271,3 +271,23 @@ def test_prepare_train_evaluate_through_the_cli(exported, tmp_path, capsys, synt
     assert result["n"] == 8 and 0.0 <= result["accuracy"] <= 1.0
     manifest = json.loads((run / "split_manifest.json").read_text())
     assert manifest["data"] == json.loads((prep / MANIFEST).read_text())["content_hash"]
+
+
+@pytest.mark.slow
+def test_loader_bench_smoke_prints_one_json_and_writes_it(synthav, synthav_cache, tmp_path):
+    import subprocess
+    import sys
+
+    synthav()  # the bench reads the cached SynthAV set
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "bench/loader_throughput.py", "--smoke",
+                           "--results-dir", str(tmp_path), "--cache-dir", synthav_cache],
+                          cwd=repo, capture_output=True, text=True, timeout=300, check=True)
+    printed = json.loads(proc.stdout.strip())
+    saved = json.loads((tmp_path / "loader_throughput.smoke.json").read_text())
+    assert printed == saved and printed["smoke"] is True
+    for name in ("tiny_16x32", "paper_30x224"):
+        r = printed["results"][name]
+        assert r["shards_samples_per_s"] > 0 and r["jpeg_samples_per_s"] > 0
+        assert r["speedup"] == pytest.approx(r["shards_samples_per_s"] / r["jpeg_samples_per_s"],
+                                             rel=1e-2)
