@@ -70,3 +70,14 @@ def test_evaluate_prints_the_card(trained, capsys):
     text = capsys.readouterr().out
     assert "# Model card: tacfn on synthav" in text
     assert json.loads((out / CARD_JSON).read_text())["checkpoint"]["sha256"][:16] in text
+
+
+def test_uar_is_the_mean_per_class_recall_on_a_hand_computed_example():
+    from tacfn_lite.metrics import classification_metrics
+
+    # class 0: 4/4 recalled, class 1: 1/2, class 2: 1/2; class 3 absent (left out of UAR)
+    m = classification_metrics([0, 0, 0, 0, 1, 1, 2, 2], [0, 0, 0, 0, 0, 1, 0, 2], n_classes=4)
+    assert m["accuracy"] == 6 / 8
+    assert m["uar"] == pytest.approx((1 + 0.5 + 0.5) / 3)
+    assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3 + 2 / 3) / 3)  # class 0: P 4/6, R 1
+    assert m["majority_baseline"] == 0.5 and m["chance_baseline"] == 0.25

@@ -1,0 +1,153 @@
+"""Protocol pitfalls, measured (notebook 09): picking the epoch on the test set, a random clip
+split instead of an actor-independent one, and one seed instead of mean ± std over seeds.
+
+Each run trains one model and evaluates validation *and* test after every epoch, so the same
+run yields both the honest number (epoch picked on validation) and the inflated one (epoch
+picked on test, as the public CFN-SR/MSAF RAVDESS code did).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from .config import RunConfig, get_config
+from .data import make_loaders
+from .data.core import ClipArrays
+from .data.splits import make_manifest, split_indices
+from .leakage import find_overlaps
+from .model import build_model
+from .train import resolve_device, run_epoch, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+# Quick: a cheap model and few epochs so notebook 09 runs in about a minute on a CPU (the numbers
+# are those of an under-trained model); full: TACFN, the full set, more epochs and seeds.
+QUICK = {"model": "concat", "epochs": 5, "n_seeds": 3}
+FULL = {"model": "tacfn", "epochs": 20, "n_seeds": 5}
+
+
+def protocol_config(variant: str = "complementary", quick: bool = True, seed: int = 0,
+                    device: str = "auto", cache_dir: str = ".cache/tacfn_lite",
+                    **overrides) -> tuple[RunConfig, tuple[int, ...]]:
+    """The config and seeds notebook 09 uses (``overrides``: any ``get_config`` key)."""
+    preset = QUICK if quick else FULL
+    cfg = get_config("tiny", model=preset["model"], epochs=preset["epochs"], variant=variant,
+                     size="quick" if quick else "full", device=device, cache_dir=str(cache_dir),
+                     progress=False, **overrides)
+    return cfg, tuple(range(seed, seed + preset["n_seeds"]))
+
+
+def random_clip_split(actor_split: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """Clips shuffled into train/val/test of the same sizes as ``actor_split``, ignoring actors
+    (the mistake: the same actors then appear in training and test)."""
+    n = {k: len(v) for k, v in actor_split.items()}
+    rows = np.random.default_rng([seed, 11]).permutation(np.concatenate(list(actor_split.values())))
+    out, start = {}, 0
+    for name in ("train", "val", "test"):
+        out[name] = np.sort(rows[start:start + n[name]])
+        start += n[name]
+    return out
+
+
+def train_track(cfg: RunConfig, arrays: ClipArrays, split: dict[str, np.ndarray]) -> dict:
+    """Train ``cfg.model`` for ``cfg.train.epochs`` on ``split``; validation and test accuracy
+    after every epoch (the test numbers are recorded for the lesson, never used to train).
+
+    Returns:
+        ``{"val_accuracy": [...], "test_accuracy": [...], "seconds": float}``, one entry per epoch.
+    """
+    arrays = replace(arrays, meta={**(arrays.meta or {}), "fixed_split": split})
+    loaders, _ = make_loaders(cfg, arrays, progress=False)
+    device = resolve_device(cfg.train.device)
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg.model).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    val, test, t0 = [], [], time.perf_counter()
+    for _ in range(cfg.train.epochs):
+        run_epoch(model, loaders["train"], device, optimizer=opt)
+        val.append(run_epoch(model, loaders["val"], device)["accuracy"])
+        test.append(run_epoch(model, loaders["test"], device)["accuracy"])
+    return {"val_accuracy": val, "test_accuracy": test, "seconds": time.perf_counter() - t0}
+
+
+def pick_epochs(track: dict) -> dict:
+    """The test accuracy reported under each selection rule (first epoch on ties).
+
+    - ``on_val``: the epoch with the best validation accuracy (honest).
+    - ``on_test``: the epoch with the best test accuracy (test set used for model selection).
+    """
+    val, test = np.asarray(track["val_accuracy"]), np.asarray(track["test_accuracy"])
+    e_val, e_test = int(val.argmax()), int(test.argmax())
+    return {"on_val": {"epoch": e_val, "test_accuracy": float(test[e_val])},
+            "on_test": {"epoch": e_test, "test_accuracy": float(test[e_test])}}
+
+
+def _mean_std(values) -> dict:
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "min": float(v.min()), "max": float(v.max()), "values": v.tolist()}
+
+
+def run_protocols(cfg: RunConfig, arrays: ClipArrays, seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
+    """Train once per seed on the actor-independent split and once on a random clip split of the
+    same sizes; summarise the three pitfalls.
+
+    Returns:
+        ``runs`` (one row per seed and split with both epoch picks and the per-epoch curves) and
+        ``summary`` with, per pitfall, the honest and the pitfall number (test accuracy, 0-1):
+        ``epoch_pick`` (on val vs on test, actor split), ``split`` (actor vs random, picked on
+        val), ``seeds`` (mean ± std vs the best single seed) and ``leaks`` of each split.
+    """
+    actor_split = split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)
+    runs = []
+    for seed in seeds:
+        run_cfg = replace(cfg, train=replace(cfg.train, seed=seed))
+        for name in ("actor", "random"):
+            split = actor_split if name == "actor" else random_clip_split(actor_split, seed)
+            track = train_track(run_cfg, arrays, split)
+            runs.append({"seed": seed, "split": name, **track, **pick_epochs(track)})
+            log.info("seed %d %s split: %s", seed, name, runs[-1]["on_val"])
+
+    def numbers(split: str, rule: str) -> list[float]:
+        return [r[rule]["test_accuracy"] for r in runs if r["split"] == split]
+
+    honest = _mean_std(numbers("actor", "on_val"))
+    summary = {
+        "epoch_pick": {"on_val": honest, "on_test": _mean_std(numbers("actor", "on_test"))},
+        "split": {"actor": honest, "random": _mean_std(numbers("random", "on_val"))},
+        "seeds": {"mean": honest["mean"], "std": honest["std"], "best_single": honest["max"],
+                  "worst_single": honest["min"], "n": len(seeds)},
+    }
+    for key, (a, b) in {"epoch_pick": ("on_val", "on_test"), "split": ("actor", "random")}.items():
+        summary[key]["inflation"] = summary[key][b]["mean"] - summary[key][a]["mean"]
+    summary["seeds"]["inflation"] = honest["max"] - honest["mean"]
+    summary["leaks"] = {
+        name: sorted({o.kind for o in find_overlaps(
+            make_manifest(arrays.clip_ids, arrays.actors, split))})
+        for name, split in (("actor", actor_split), ("random", random_clip_split(actor_split, 0)))
+    }
+    return {"model": cfg.model.model, "epochs": cfg.train.epochs, "seeds": list(seeds),
+            "data_hash": (arrays.meta or {}).get("content_hash"), "runs": runs, "summary": summary}
+
+
+def summary_rows(result: dict) -> list[dict]:
+    """One row per pitfall (honest vs pitfall number in %, and the difference), for tables."""
+    s = result["summary"]
+    pct = lambda d: f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"  # noqa: E731
+    return [
+        {"pitfall": "epoch picked on test", "honest": pct(s["epoch_pick"]["on_val"]),
+         "pitfall_number": pct(s["epoch_pick"]["on_test"]),
+         "difference": round(100 * s["epoch_pick"]["inflation"], 1)},
+        {"pitfall": "random clip split", "honest": pct(s["split"]["actor"]),
+         "pitfall_number": pct(s["split"]["random"]),
+         "difference": round(100 * s["split"]["inflation"], 1)},
+        {"pitfall": "best single seed", "honest": pct(s["split"]["actor"]),
+         "pitfall_number": f"{100 * s['seeds']['best_single']:.1f}",
+         "difference": round(100 * s["seeds"]["inflation"], 1)},
+    ]
