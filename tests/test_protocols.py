@@ -47,3 +47,14 @@ def test_run_protocols_summary_follows_from_its_runs(synthav, tiny_run):
         "epoch picked on test", "random clip split", "best single seed"]
     fig = plot_protocols(result)
     assert len(fig.axes) == 2
+
+
+def test_protocol_config_uses_quick_preset_and_accepts_overrides():
+    from tacfn_lite.protocols import QUICK, protocol_config
+
+    cfg, seeds = protocol_config(seed=4)
+    assert (cfg.model.model, cfg.train.epochs, cfg.data.size) == (QUICK["model"], QUICK["epochs"],
+                                                                  "quick")
+    assert seeds == tuple(range(4, 4 + QUICK["n_seeds"]))
+    cfg, _ = protocol_config(model="tacfn", epochs=2)
+    assert (cfg.model.model, cfg.train.epochs) == ("tacfn", 2)
