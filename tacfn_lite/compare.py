@@ -17,7 +17,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from .config import MODELS, RunConfig
-from .data import load_arrays, make_loaders
+from .data import load_arrays
 from .io import atomic_write_text
 from .model import build_model, count_parameters
 from .train import fit, seed_everything

@@ -79,21 +79,26 @@ class AudioEncoder(nn.Module):
 class TinyVideoCNN(nn.Module):
     """A small 3D-CNN for CPU: per-frame 4×4 patches, then 3×3×3 and temporal convolutions.
 
-    Keeps every frame (temporal stride 1) and a 4×4 grid of cells at 32², so video tokens are
-    frames × cells. Shapes: ``video (B, T, 3, H, W)`` → ``(B, D, T, H/8, W/8)``.
+    Its input is each frame next to its difference from the clip's mean frame (6 channels): the
+    difference removes what stays constant (identity, skin colour, background) and shows what
+    moves, so expressions stand out. Keeps every frame (temporal stride 1) and a 4×4 grid of
+    cells at 32², so video tokens are frames × cells.
+    Shapes: ``video (B, T, 3, H, W)`` → ``(B, D, T, H/8, W/8)``.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         w = cfg.video_width
         self.net = nn.Sequential(
-            nn.Conv3d(3, w, (1, 4, 4), stride=(1, 4, 4)), nn.BatchNorm3d(w), nn.GELU(),
+            nn.Conv3d(6, w, (1, 4, 4), stride=(1, 4, 4)), nn.BatchNorm3d(w), nn.GELU(),
             nn.Conv3d(w, 2 * w, 3, stride=(1, 2, 2), padding=1), nn.BatchNorm3d(2 * w), nn.GELU(),
             nn.Conv3d(2 * w, cfg.d_model, (3, 1, 1), padding=(1, 0, 0)),
         )
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.net(video.transpose(1, 2))  # (B, 3, T, H, W) → (B, D, T, H/8, W/8)
+        x = video.transpose(1, 2)  # (B, 3, T, H, W)
+        x = torch.cat([x, x - x.mean(2, keepdim=True)], dim=1)  # (B, 6, T, H, W)
+        return self.net(x)  # (B, D, T, H/8, W/8)
 
 
 class VideoEncoder(nn.Module):

@@ -131,10 +131,26 @@ def _check_resumable(ckpt: dict, cfg: RunConfig, path: Path) -> None:
             raise ValueError(f"{path}: cannot resume, its {section} config differs from this run's")
 
 
+def train_model(cfg: RunConfig, *, arrays=None, resume: bool = False,
+                progress: bool = True) -> tuple[nn.Module, History]:
+    """Seed, build the loaders and the model, then :func:`fit`: the whole run from a config.
+
+    Seeding happens before the model is built, so the initial weights depend only on the seed.
+    """
+    from .data import make_loaders
+    from .model import build_model
+
+    loaders, manifest = make_loaders(cfg, arrays, progress=progress, distributed=_is_distributed())
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg.model)
+    return model, fit(model, loaders, cfg, resume=resume, manifest=manifest)
+
+
 def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False,
         manifest: dict | None = None) -> History:
     """Train ``model`` on ``loaders['train']``, pick the epoch on ``loaders['val']`` only, then
-    evaluate the picked weights on val and test.
+    evaluate the picked weights on val and test. Build ``model`` after
+    ``seed_everything(cfg.train.seed)`` (or use :func:`train_model`) for reproducible runs.
 
     Writes to ``cfg.train.out_dir``: ``last.pt`` (every epoch, for resume), ``best.pt`` (picked
     on validation), ``history.json`` and ``metrics.json``. With ``resume=True`` and a

@@ -46,7 +46,7 @@ def make_loaders(cfg: RunConfig, arrays: ClipArrays | None = None, progress: boo
         ds = ClipDataset(arrays.subset(idx))
         train = name == "train"
         sampler = None
-        if distributed:
+        if distributed and train:  # val/test are evaluated whole on every rank
             from torch.utils.data.distributed import DistributedSampler
 
             sampler = DistributedSampler(ds, shuffle=train, seed=cfg.train.seed, drop_last=train)

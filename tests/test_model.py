@@ -1,0 +1,163 @@
+"""Behaviour of the encoders, the TACFN block and the baselines (issue 4)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from tacfn_lite.config import MODELS, get_config
+from tacfn_lite.encoders import seconds_encoding
+from tacfn_lite.fusion import SelectReinforce
+from tacfn_lite.model import build_model
+
+B, TA, F, T, S = 3, 63, 13, 16, 32
+
+
+def inputs(batch=B, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, TA, F, generator=g), torch.rand(batch, T, 3, S, S, generator=g)
+
+
+def model(**overrides):
+    torch.manual_seed(0)
+    return build_model(get_config("tiny", **overrides).model).eval()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_returns_logits_per_sample(name):
+    out = model(model=name)(*inputs())
+    assert out.logits.shape == (B, 8)
+    if name != "tacfn":
+        assert out.audio_select is None and out.video_weight is None
+
+
+@pytest.mark.parametrize("direction, present, absent", [
+    ("audio->video", ("audio_select", "video_weight"), ("video_select", "audio_weight")),
+    ("video->audio", ("video_select", "audio_weight"), ("audio_select", "video_weight")),
+    ("both", ("audio_select", "video_weight", "video_select", "audio_weight"), ()),
+])
+def test_tacfn_maps_follow_direction_and_sum_to_one(direction, present, absent):
+    out = model(direction=direction)(*inputs())
+    sizes = {"audio_select": TA, "audio_weight": TA, "video_select": T * 16, "video_weight": T * 16}
+    for name in present:
+        m = getattr(out, name)
+        assert m.shape == (B, sizes[name])
+        assert torch.all(m >= 0)
+        torch.testing.assert_close(m.sum(-1), torch.ones(B))
+    for name in absent:
+        assert getattr(out, name) is None
+    assert out.video_grid == (T, 4, 4)
+
+
+def test_maps_are_per_sample_and_equal_the_single_sample_maps():
+    net = model(direction="both")
+    audio, video = inputs()
+    together = net(audio, video)
+    assert not torch.allclose(together.video_weight[0], together.video_weight[1])
+    for i in range(B):
+        alone = net(audio[i : i + 1], video[i : i + 1])
+        for name in ("audio_select", "video_weight", "video_select", "audio_weight"):
+            torch.testing.assert_close(getattr(alone, name)[0], getattr(together, name)[i])
+
+
+def test_maps_follow_batch_permutation():
+    net = model()
+    audio, video = inputs()
+    perm = torch.tensor([2, 0, 1])
+    a, b = net(audio, video), net(audio[perm], video[perm])
+    torch.testing.assert_close(b.video_weight, a.video_weight[perm])
+    torch.testing.assert_close(b.logits, a.logits[perm])
+
+
+def test_zero_weights_leave_residual_only():
+    """With a constant score (score_out = 0) the map is uniform: V' = V * (N * 1/N) + V = 2V."""
+    cfg = get_config().model
+    block = SelectReinforce(cfg).eval()
+    torch.nn.init.zeros_(block.score_out.weight)
+    source, target = torch.randn(2, 5, cfg.d_model), torch.randn(2, 7, cfg.d_model)
+    pooled, _, _, weights = block(source, target)
+    torch.testing.assert_close(weights, torch.full((2, 7), 1 / 7))
+    torch.testing.assert_close(pooled, 2 * target.mean(1))
+    no_res = SelectReinforce(replace(cfg, residual=False)).eval()
+    no_res.load_state_dict(block.state_dict())
+    torch.testing.assert_close(no_res(source, target)[0], target.mean(1))
+
+
+def test_ablation_switches_change_the_computation():
+    audio, video = inputs()
+    full = model()
+    ref = full(audio, video).logits
+    for switch in ("select", "reinforce", "residual"):
+        ablated = model(**{switch: False})
+        ablated.load_state_dict(full.state_dict())
+        out = ablated(audio, video)
+        assert not torch.allclose(out.logits, ref), switch
+    no_select = model(select=False)(audio, video)
+    assert no_select.audio_select is None and no_select.video_weight is not None
+    no_reinforce = model(reinforce=False)(audio, video)
+    assert no_reinforce.video_weight is None and no_reinforce.audio_select is not None
+
+
+def test_no_selection_means_mean_pooled_source():
+    cfg = replace(get_config().model, select=False)
+    block = SelectReinforce(cfg).eval()
+    source, target = torch.randn(2, 5, cfg.d_model), torch.randn(2, 7, cfg.d_model)
+    _, chosen, selection, _ = block(source, target)
+    assert selection is None
+    torch.testing.assert_close(chosen, source.mean(1))
+
+
+@pytest.mark.parametrize("name", ["tacfn", "mult", "concat", "late"])
+def test_gradients_reach_both_encoders(name):
+    net = model(model=name).train()
+    net(*inputs()).logits.sum().backward()
+    for enc in (net.audio_encoder, net.video_encoder):
+        grads = [p.grad for p in enc.parameters() if p.requires_grad]
+        assert all(g is not None for g in grads)
+        assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_unimodal_model_ignores_the_other_modality():
+    audio, video = inputs()
+    net = model(model="audio")
+    torch.testing.assert_close(net(audio, video).logits, net(audio, torch.zeros_like(video)).logits)
+    assert net.video_encoder is None
+
+
+def test_shared_time_encoding_matches_across_modalities():
+    """An audio token and a video frame at the same second get the same time code."""
+    net = model()
+    a_time = net.audio_encoder.time(TA, torch.device("cpu"))  # token j at j / 31.25 s
+    v_time = net.video_encoder.time(T, torch.device("cpu"))  # frame f at (f + 0.5) / 8 s
+    # frame 1 is centred at 0.1875 s; audio token j sits at j * 0.032 s; 0.1875 s is between
+    expected = seconds_encoding(torch.tensor([0.1875]), 32)[0]
+    torch.testing.assert_close(v_time[1], expected)
+    torch.testing.assert_close(a_time[0], seconds_encoding(torch.tensor([0.0]), 32)[0])
+
+
+def test_learned_time_encoding_is_per_modality():
+    net = model(time_encoding="learned")
+    assert net.audio_encoder.time.table is not net.video_encoder.time.table
+
+
+def test_wrong_input_shape_names_expected_and_got():
+    net = model()
+    with pytest.raises(ValueError, match=r"audio: expected \(B, Ta, 13\), got \(3, 63, 12\)"):
+        net(torch.randn(3, 63, 12), torch.rand(3, T, 3, S, S))
+    with pytest.raises(ValueError, match="video: expected"):
+        net(torch.randn(3, 63, 13), torch.rand(3, T, S, S, 3))
+
+
+def test_modality_dropout_only_acts_in_training():
+    audio, video = inputs()
+    net = model(audio_dropout=1.0)
+    torch.testing.assert_close(net(audio, video).logits, model()(audio, video).logits)
+
+
+def test_paper_preset_builds_resnext_with_2048_channels_before_projection():
+    cfg = get_config("paper").model
+    net = build_model(cfg)
+    assert net.video_encoder.backbone.proj.in_channels == 2048
+    assert cfg.audio_layers == 5 and cfg.n_heads == 8

@@ -1,0 +1,86 @@
+"""Trainer behaviour: learning, resume, checkpoints, DDP (issue 4)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tacfn_lite.io import load_checkpoint
+from tacfn_lite.train import resolve_device, train_model
+
+
+def train(cfg, resume=False):
+    return train_model(cfg, resume=resume, progress=False)[1]
+
+
+def test_short_cpu_training_lowers_the_loss(tiny_run):
+    hist = train(tiny_run(model="concat", epochs=4))
+    losses = [r["train_loss"] for r in hist.epochs]
+    assert losses[-1] < losses[0] - 0.05
+
+
+def test_best_epoch_is_picked_on_validation_only(tiny_run):
+    hist = train(tiny_run(epochs=3))
+    val = [r["val_accuracy"] for r in hist.epochs]
+    assert hist.best_epoch == val.index(max(val))
+    ckpt = load_checkpoint(hist.checkpoint)
+    assert ckpt["epoch"] == hist.best_epoch
+    assert hist.test is not None and "accuracy" in hist.test
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tiny_run, tmp_path):
+    full = train(tiny_run(epochs=4, out_dir=str(tmp_path / "full")))
+    train(tiny_run(epochs=2, out_dir=str(tmp_path / "cut")))  # "interrupted" after epoch 2
+    resumed = train(tiny_run(epochs=4, out_dir=str(tmp_path / "cut")), resume=True)
+    # Losses agree to float rounding (oneDNN may sum in another order across runs); the
+    # predictions, hence every metric, are identical.
+    assert [r["train_loss"] for r in resumed.epochs] == pytest.approx(
+        [r["train_loss"] for r in full.epochs], rel=1e-6)
+    assert resumed.test["accuracy"] == full.test["accuracy"]
+    assert resumed.test["confusion"] == full.test["confusion"]
+
+
+def test_resume_refuses_a_different_model_config(tiny_run, tmp_path):
+    out = str(tmp_path / "r")
+    train(tiny_run(epochs=1, out_dir=out))
+    with pytest.raises(ValueError, match="cannot resume"):
+        train(tiny_run(epochs=2, out_dir=out, d_model=16), resume=True)
+
+
+def test_checkpoints_hold_config_and_load_with_weights_only(tiny_run):
+    cfg = tiny_run(epochs=1)
+    train(cfg)
+    ckpt = torch.load(f"{cfg.train.out_dir}/last.pt", weights_only=True)
+    assert ckpt["config"]["model"]["model"] == "tacfn"
+    assert {"optimizer", "rng", "loader_rng"} <= set(ckpt)
+
+
+def test_amp_flag_trains_on_cpu_with_bfloat16(tiny_run):
+    hist = train(tiny_run(epochs=1, amp=True, model="concat"))
+    assert hist.epochs[0]["train_loss"] == hist.epochs[0]["train_loss"]  # not NaN
+
+
+def test_unavailable_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: the error path cannot be exercised")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda")
+
+
+@pytest.mark.slow
+def test_ddp_two_process_gloo_run_trains_and_writes_metrics(synthav_cache, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29517", "-m", "tacfn_lite.cli", "train", "--model", "concat",
+           "--epochs", "1", "--device", "cpu", "--out", str(out),
+           "--set", f"cache_dir={synthav_cache}", "--set", "progress=false"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    hist = json.loads((out / "history.json").read_text())
+    assert len(hist["epochs"]) == 1 and hist["test"]["n"] > 0
