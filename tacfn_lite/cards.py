@@ -114,8 +114,8 @@ def card_markdown(card: dict) -> str:
         f"- Licence: {d['licence']}",
         f"- Split manifest hash `{s['manifest_hash']}`; actors per split: "
         + "; ".join(f"{k} {v}" for k, v in s["actors"].items()),
-        f"- Seed {card['seed']}; epoch {card['selection']['best_epoch']} picked on validation "
-        f"({card['selection']['epochs_run']} of {card['selection']['epochs_planned']} epochs run)",
+        (f"- Seed {card['seed']}; epoch {card['selection']['best_epoch']} picked on validation "
+         f"({card['selection']['epochs_run']} of {card['selection']['epochs_planned']} epochs run)"),
         f"- Trained on {t['device']} in {t['seconds']:.1f} s ({t['seconds_per_epoch']:.2f} s/epoch)",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in card["versions"].items() if v),
         "",
@@ -128,8 +128,8 @@ def card_markdown(card: dict) -> str:
             lines.append(f"| {split} | {m['n']} | {_pct(m['accuracy'])} | {_pct(m['uar'])} | "
                          f"{_pct(m['macro_f1'])} | {_pct(m['majority_baseline'])} | "
                          f"{_pct(m['chance_baseline'])} |")
-    lines += ["", "Accuracy, UAR (mean per-class recall) and macro F1 in %; full config, per-class "
-              "metrics and confusion matrices are in the JSON card."]
+    lines += ["", ("Accuracy, UAR (mean per-class recall) and macro F1 in %; full config, "
+                   "per-class metrics and confusion matrices are in the JSON card.")]
     return "\n".join(lines) + "\n"
 
 

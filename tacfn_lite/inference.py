@@ -60,8 +60,9 @@ class Prediction:
         order = np.argsort(-self.probs)
         lines = [f"{self.path}: {self.label} (face crop: {self.crop}, window from "
                  f"{self.window_start:.2f} s)"]
-        lines += [f"  {self.class_names[c]:<10s} {self.probs[c]:6.3f}  "
-                  f"{'#' * int(round(30 * self.probs[c]))}" for c in order]
+        bar = lambda p: "#" * round(30 * float(p))  # noqa: E731
+        lines += [f"  {self.class_names[c]:<10s} {self.probs[c]:6.3f}  {bar(self.probs[c])}"
+                  for c in order]
         return "\n".join(lines)
 
 

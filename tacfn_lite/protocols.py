@@ -37,9 +37,9 @@ def protocol_config(variant: str = "complementary", quick: bool = True, seed: in
                     **overrides) -> tuple[RunConfig, tuple[int, ...]]:
     """The config and seeds notebook 09 uses (``overrides``: any ``get_config`` key)."""
     preset = QUICK if quick else FULL
-    base = dict(model=preset["model"], epochs=preset["epochs"], variant=variant,
-                size="quick" if quick else "full", device=device, cache_dir=str(cache_dir),
-                progress=False)
+    base = {"model": preset["model"], "epochs": preset["epochs"], "variant": variant,
+            "size": "quick" if quick else "full", "device": device, "cache_dir": str(cache_dir),
+            "progress": False}
     cfg = get_config("tiny", **{**base, **overrides})
     return cfg, tuple(range(seed, seed + preset["n_seeds"]))
 

@@ -79,7 +79,7 @@ def test_manifest_without_splits_is_rejected_with_a_clear_error():
 
 
 def test_synthav_loader_manifest_is_clean_and_hashes_every_clip(synthav, tiny_run):
-    loaders, manifest = make_loaders(tiny_run(), synthav())
+    _, manifest = make_loaders(tiny_run(), synthav())
     check_manifest(manifest)
     n = sum(len(b["clips"]) for b in manifest["splits"].values())
     hashes = {f["content_hash"] for f in manifest["clip_fields"].values()}
