@@ -410,11 +410,12 @@ NB02 = [
     Selection over time for a few test clips (shaded: the true audio cue; dotted: uniform):
     """),
     code("""
+    show = [int((batch.label == c).nonzero()[0, 0]) for c in (0, 2, 4, 6)]  # four classes
     with torch.no_grad():
-        out = model(batch.audio[:4], batch.video[:4])
-    titles = [CLASS_NAMES[i] for i in batch.label[:4]]
+        out = model(batch.audio[show], batch.video[show])
+    titles = [CLASS_NAMES[batch.label[i]] for i in show]
     hop_s = cfg.data.hop_length / cfg.data.sample_rate
-    fig = course.plot_weights_over_time(out.audio_select.numpy(), batch.audio_mask[:4].numpy(),
+    fig = course.plot_weights_over_time(out.audio_select.numpy(), batch.audio_mask[show].numpy(),
                                         hop_s, titles, "audio selection")
     print("saved", save_figure(fig, f"{figures_dir}/02_audio_selection_{variant}.png"))
     """),
@@ -511,8 +512,9 @@ NB03 = [
     print(f"weight mass on the cue frames {record('03.video_mass_in_cue', mass, run_dir):.0%}")
     """),
     code("""
-    titles = [CLASS_NAMES[i] for i in batch.label[:4]]
-    fig = course.plot_weights_over_time(per_frame[:4].numpy(), cue_frames[:4].numpy(),
+    show = [int((batch.label == c).nonzero()[0, 0]) for c in (0, 2, 4, 6)]  # four classes
+    titles = [CLASS_NAMES[batch.label[i]] for i in show]
+    fig = course.plot_weights_over_time(per_frame[show].numpy(), cue_frames[show].numpy(),
                                         1 / cfg.model.video_rate, titles, "video weight per frame")
     print("saved", save_figure(fig, f"{figures_dir}/03_video_weight_{variant}.png"))
     """),
@@ -532,6 +534,7 @@ NB03 = [
         _, h = course.trained_model(acfg, checkpoint_dir, arrays)
         accs[name] = h["test"]["accuracy"]
     record("03.ablations.test_accuracy", accs, run_dir)
+    print({name: f"{acc:.1%}" for name, acc in accs.items()})
     fig = course.plot_accuracy_bars(accs, {"fusion": arrays.meta["ceilings"]["fusion"]},
                                     f"TACFN ablations, {variant}")
     print("saved", save_figure(fig, f"{figures_dir}/03_ablations_{variant}.png"))

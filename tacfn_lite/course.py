@@ -33,9 +33,9 @@ def course_config(model: str = "tacfn", variant: str = "complementary", quick: b
     ``quick`` picks the quick data set and :data:`QUICK_EPOCHS`, else the full set and
     :data:`FULL_EPOCHS`. ``overrides`` are any :func:`get_config` keys (e.g. ``select=False``).
     """
-    base = dict(model=model, variant=variant, size="quick" if quick else "full", seed=seed,
-                device=device, cache_dir=str(cache_dir), progress=False,
-                epochs=QUICK_EPOCHS if quick else FULL_EPOCHS)
+    base = {"model": model, "variant": variant, "size": "quick" if quick else "full",
+            "seed": seed, "device": device, "cache_dir": str(cache_dir), "progress": False,
+            "epochs": QUICK_EPOCHS if quick else FULL_EPOCHS}
     return get_config("tiny", **{**base, **overrides})
 
 
@@ -75,7 +75,10 @@ def trained_model(cfg: RunConfig, checkpoint_dir: str | Path, arrays=None):
     if not same_data or saved.model != cfg.model:
         raise ValueError(f"{path}: its data/model config differs from the requested one; "
                          "delete it or use another checkpoint_dir")
-    history = json.loads((path.parent / "history.json").read_text())
+    history_path = path.parent / "history.json"
+    if not history_path.is_file():
+        raise ValueError(f"{history_path}: missing; {path} was not written by train.fit")
+    history = json.loads(history_path.read_text())
     return model, history
 
 

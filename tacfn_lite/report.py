@@ -222,7 +222,13 @@ def _execute(nb: Path, out: Path, params: dict, opts: ReportOptions) -> dict:
 def _to_html(executed: Path) -> Path:
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_filename(str(executed))
+    quiet = logging.getLogger("traitlets")  # nbconvert warns about images without alt text
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        body, _ = HTMLExporter(template_name="lab").from_filename(str(executed))
+    finally:
+        quiet.setLevel(level)
     return atomic_write_text(executed.with_suffix(".html"), body)
 
 
@@ -235,6 +241,8 @@ def _index_html(run: dict) -> str:
         for n in run["notebooks"])
     metrics = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v))[:200]}</td></tr>"
                       for k, v in run["metrics"].items())
+    fig_dir = os.path.relpath(run["figures_dir"], run["parameters"]["run_dir"])
+    figures = "".join(f"<li><a href='{e(fig_dir)}/{e(f)}'>{e(f)}</a></li>" for f in run["figures"])
     git = run["environment"]["git"]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>tacfn-lite report "
             f"{e(run['run_id'])}</title><style>body{{font-family:sans-serif;max-width:60em;"
@@ -245,7 +253,8 @@ def _index_html(run: dict) -> str:
             f"{' (uncommitted changes)' if git['dirty'] else ''}; device "
             f"{e(run['environment']['device']['resolved'])}. "
             f"<a href='run.json'>run.json</a></p><table><tr><th>notebook</th><th>status</th>"
-            f"<th>seconds</th><th>output</th><th>error</th></tr>{rows}</table><h2>Metrics</h2>"
+            f"<th>seconds</th><th>output</th><th>error</th></tr>{rows}</table><h2>Figures</h2>"
+            f"<ul>{figures}</ul><h2>Metrics</h2>"
             f"<table>{metrics}</table></body></html>")
 
 

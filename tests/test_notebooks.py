@@ -12,14 +12,21 @@ import nbformat
 import numpy as np
 import pytest
 
-from tacfn_lite.report import (ReportError, ReportOptions, find_notebooks, load_metrics,
-                               parse_param, record, run_report)
+from tacfn_lite.report import (
+    ReportError,
+    ReportOptions,
+    find_notebooks,
+    load_metrics,
+    parse_param,
+    record,
+    run_report,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 REQUIRED_PARAMETERS = ("variant", "quick", "seed", "device", "checkpoint_dir", "figures_dir",
                        "run_dir")
-IMPORT_LINE = re.compile(r"^\s*(import \w|from [\w.]+ import )", re.M)
+IMPORT_LINE = re.compile(r"^\s*(import \w|from [\w.]+ import )", re.MULTILINE)
 
 
 def _build_module():
@@ -49,7 +56,7 @@ def test_notebook_is_stored_without_outputs(path):
 def test_notebook_has_one_parameters_cell_with_the_report_parameters(path):
     tagged = [c for c in _code_cells(path) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: expected one cell tagged 'parameters'"
-    defined = set(re.findall(r"^(\w+)\s*=", tagged[0].source, re.M))
+    defined = set(re.findall(r"^(\w+)\s*=", tagged[0].source, re.MULTILINE))
     assert set(REQUIRED_PARAMETERS) <= defined, f"{path.name}: missing {set(REQUIRED_PARAMETERS) - defined}"
 
 
