@@ -67,14 +67,10 @@ def cmd_generate(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .data import make_loaders
-    from .model import build_model
-    from .train import fit, seed_everything
+    from .train import train_model
 
     cfg = config_from_args(args)
-    loaders, manifest = make_loaders(cfg)
-    seed_everything(cfg.train.seed)  # initial weights follow the seed (torch seeds randomly)
-    hist = fit(build_model(cfg.model), loaders, cfg, resume=args.resume, manifest=manifest)
+    _, hist = train_model(cfg, resume=args.resume)  # seeds before building; DDP under torchrun
     print(json.dumps({"best_epoch": hist.best_epoch, "val_accuracy": hist.val["accuracy"],
                       "test_accuracy": hist.test["accuracy"], "test_uar": hist.test["uar"],
                       "test_macro_f1": hist.test["macro_f1"], "checkpoint": hist.checkpoint},

@@ -20,7 +20,7 @@ from .config import MODELS, RunConfig
 from .data import load_arrays
 from .io import atomic_write_text
 from .model import build_model, count_parameters
-from .train import fit, seed_everything
+from .train import train_model
 
 
 def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
@@ -67,9 +67,7 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
             cfg = replace(base, model=replace(base.model, model=name),
                           train=replace(base.train, seed=seed,
                                         out_dir=str(Path(out_dir) / f"{name}_s{seed}")))
-            loaders, manifest = make_loaders(cfg, arrays)
-            seed_everything(seed)  # initial weights follow the seed, not earlier runs
-            hist = fit(build_model(cfg.model), loaders, cfg, manifest=manifest)
+            _, hist = train_model(cfg, arrays=arrays, progress=progress)  # seeds, then builds
             runs.append({"seed": seed, "test_accuracy": hist.test["accuracy"],
                          "test_macro_f1": hist.test["macro_f1"], "test_uar": hist.test["uar"],
                          "val_accuracy": hist.best_val_accuracy, "best_epoch": hist.best_epoch,
