@@ -5,7 +5,7 @@ of video frames and audio steps (DESIGN §5: TACFN ≤ 0.5× MulT in params and 
 Inputs are encoder outputs (audio tokens ``(B, Ta, D)``, video tokens ``(B, N, D)`` with
 N = frames × cells), so only the fusion and its classifier head are measured.
 
-    python bench/fusion_cost.py            # writes bench/results/fusion_cost.json + figures/fusion_cost.png
+    python bench/fusion_cost.py            # bench/results/fusion_cost.json, figures/fusion_cost.png
     python bench/fusion_cost.py --smoke    # seconds; schema check only
 """
 
@@ -140,8 +140,9 @@ def main() -> None:
         sweeps["audio_steps"].append({"frames": tiny.data.n_frames, "audio_steps": ta,
                                       "video_tokens": tiny.data.n_frames * CELLS_TINY,
                                       "models": models, "ratios": ratios(models)})
-    figure = Path(args.figure) if args.figure else (
-        Path(args.results_dir) / "fusion_cost.smoke.png" if args.smoke else REPO / "figures" / "fusion_cost.png")
+    default = (Path(args.results_dir) / "fusion_cost.smoke.png" if args.smoke
+               else REPO / "figures" / "fusion_cost.png")
+    figure = Path(args.figure) if args.figure else default
     plot(sweeps, figure, batch)
     write_result("fusion_cost", {
         "smoke": args.smoke,
@@ -150,7 +151,8 @@ def main() -> None:
                      "latency": f"median forward, batch {batch}, eval mode, no_grad, "
                                 f"{args.threads} thread(s), torch.utils.benchmark",
                      "models": {"tacfn": "audio->video (default)", "tacfn_both": "both directions",
-                                "mult": "cross-attention both ways + FFN", "concat": "pooled concat"}},
+                                "mult": "cross-attention both ways + FFN",
+                                "concat": "pooled concat"}},
         "configs": configs, "sweeps": sweeps,
         "figure": str(figure.resolve().relative_to(REPO)) if figure.resolve().is_relative_to(REPO)
         else str(figure),

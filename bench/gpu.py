@@ -33,7 +33,8 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "torch.cuda.max_memory_allocated"
     # Linux reports ru_maxrss in KiB: the whole process's peak resident set (weights included).
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "getrusage ru_maxrss (process)"
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss_kib / 1024, "getrusage ru_maxrss (process)"
 
 
 def time_steps(args, amp: bool) -> dict:
@@ -74,7 +75,8 @@ def time_steps(args, amp: bool) -> dict:
     median = statistics.median(times)
     return {"amp": amp, "amp_dtype": ("float16" if device.type == "cuda" else "bfloat16") if amp
             else None, "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+            "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                            else cpu_model()),
             "batch_size": B, "frames": d.n_frames, "image_size": d.image_size, "audio_steps": ta,
             "params": count_parameters(model), "steps_timed": len(times),
             "step_time_s": round(median, 4), "step_time_s_all": [round(t, 4) for t in times],

@@ -34,10 +34,12 @@ class Condition:
         if self.kind not in KINDS:
             raise ValueError(f"Condition.kind: expected one of {KINDS}, got {self.kind!r}")
         if (self.kind == "clean") != (self.modality is None):
-            raise ValueError(f"Condition.modality: {self.kind!r} needs modality "
-                             f"{'None' if self.kind == 'clean' else 'audio|video'}, got {self.modality!r}")
+            need = "None" if self.kind == "clean" else "audio|video"
+            raise ValueError(f"Condition.modality: {self.kind!r} needs modality {need}, "
+                             f"got {self.modality!r}")
         if self.modality is not None and self.modality not in MODALITIES:
-            raise ValueError(f"Condition.modality: expected one of {MODALITIES}, got {self.modality!r}")
+            raise ValueError(f"Condition.modality: expected one of {MODALITIES}, "
+                             f"got {self.modality!r}")
         if self.level < 0:
             raise ValueError(f"Condition.level: expected >= 0, got {self.level}")
 

@@ -82,7 +82,8 @@ def test_noise_level_zero_leaves_input_unchanged():
 
 
 def test_noisy_video_stays_a_valid_image():
-    _, v = perturb(torch.randn(2, 4, 2), torch.rand(2, 2, 3, 5, 5), Condition("noise", "video", 5.0),
+    _, v = perturb(torch.randn(2, 4, 2), torch.rand(2, 2, 3, 5, 5),
+                   Condition("noise", "video", 5.0),
                    flat_stats(video_std=(1.0, 1.0, 1.0)), torch.Generator().manual_seed(0))
     assert v.min() >= 0.0 and v.max() <= 1.0 and (v == 0).any() and (v == 1).any()
 
@@ -147,7 +148,8 @@ def test_rows_form_a_tidy_table_with_drop_from_clean(small_split):
         (m, c.name) for m in ("concat", "late") for c in conds}
     for r in rows:
         assert r["n"] == len(test) and 0.0 <= r["accuracy"] <= 1.0
-        clean = next(x["accuracy"] for x in rows if x["model"] == r["model"] and x["kind"] == "clean")
+        clean = next(x["accuracy"] for x in rows
+                     if x["model"] == r["model"] and x["kind"] == "clean")
         assert r["accuracy_drop"] == pytest.approx(clean - r["accuracy"])
     table = format_robustness(rows)
     assert table.splitlines()[0] == "| condition | concat | late |"
