@@ -267,7 +267,8 @@ def generate_clip(i: int, label: int, actor_id: int, cfg: DataConfig, actors: li
 def generation_params(cfg: DataConfig) -> dict:
     keys = ("variant", "size", "data_seed", "n_frames", "image_size", "sample_rate", "duration",
             "n_mfcc", "hop_length")
-    return {"generator": GENERATOR_VERSION, **{k: getattr(cfg, k) for k in keys}}
+    return {"generator": GENERATOR_VERSION, "clips_per_actor": CLIPS_PER_ACTOR[cfg.size],
+            "n_actors": N_ACTORS, **{k: getattr(cfg, k) for k in keys}}
 
 
 def params_hash(cfg: DataConfig) -> str:
