@@ -181,8 +181,11 @@ def test_bad_names_and_missing_pairs_are_skipped_with_reasons(exported, tmp_path
     root = _subset(raw, tmp_path / "raw", n_actors=1)
     shutil.copy(root / "Actor_01" / f"01-{written[0]['key']}.mp4", root / "Actor_01" / "clip.mp4")
     (root / "Actor_01" / f"01-{written[1]['key']}.mp4").unlink()  # its wav loses its pair
+    (root / "Actor_01" / "copy").mkdir()
+    dup = shutil.copy(root / "Actor_01" / f"03-{written[2]['key']}.wav", root / "Actor_01" / "copy")
     report = ravdess.prepare(root, tmp_path / "prep", get_config().data)
     reasons = {Path(s["file"]).name: s["reason"] for s in report["skipped"]}
+    assert any(s["file"] == str(dup) and "duplicate" in s["reason"] for s in report["skipped"])
     assert "not a RAVDESS name" in reasons["clip.mp4"] and "clip.mp4" in reasons["clip.mp4"]
     assert "missing pair" in reasons[f"03-{written[1]['key']}.wav"]
     assert report["clips"] == 7

@@ -131,7 +131,11 @@ def scan(root: str | Path, strict: bool = False, channels: tuple[str, ...] = ("0
         if name.channel not in channels:
             skipped.append({"file": str(path), "reason": "song channel: not in the speech protocol"})
             continue
-        groups.setdefault(name.key, {"name": name})[name.modality] = path
+        group = groups.setdefault(name.key, {"name": name})
+        if name.modality in group:
+            skip(path, f"duplicate of {group[name.modality]}")
+            continue
+        group[name.modality] = path
     clips = {}
     for key, g in sorted(groups.items()):
         video, audio = g.get("01") or g.get("02"), g.get("03") or g.get("01")
