@@ -323,7 +323,7 @@ def load_shards(folder: str | Path, manifest: dict) -> dict[str, np.ndarray]:
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             for k in z.files:
                 parts.setdefault(k, []).append(z[k])
-    return {k: np.concatenate(v) for k, v in parts.items()}
+    return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
 
 
 def check_settings(manifest: dict, cfg: DataConfig, folder: Path) -> None:
