@@ -120,6 +120,16 @@ def _is_distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def _init_distributed(device: str) -> bool:
+    """Join the torchrun process group (NCCL on CUDA, gloo on CPU) once; False when not under it."""
+    if not _is_distributed():
+        return False
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") and torch.cuda.is_available()
+                                else "gloo")
+    return True
+
+
 def _rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
@@ -140,7 +150,8 @@ def train_model(cfg: RunConfig, *, arrays=None, resume: bool = False,
     from .data import make_loaders
     from .model import build_model
 
-    loaders, manifest = make_loaders(cfg, arrays, progress=progress, distributed=_is_distributed())
+    distributed = _init_distributed(cfg.train.device)  # the sampler needs the process group
+    loaders, manifest = make_loaders(cfg, arrays, progress=progress, distributed=distributed)
     seed_everything(cfg.train.seed)
     model = build_model(cfg.model)
     return model, fit(model, loaders, cfg, resume=resume, manifest=manifest)
@@ -160,10 +171,7 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
     tc, out = cfg.train, Path(cfg.train.out_dir)
     if manifest is not None:  # refuse to train on splits that share actors/utterances/files
         check_manifest(manifest, source="split manifest")
-    distributed = _is_distributed()
-    if distributed and not dist.is_initialized():
-        backend = "nccl" if tc.device.startswith("cuda") and torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+    distributed = _init_distributed(tc.device)
     device = resolve_device(tc.device)
     if distributed and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
