@@ -108,7 +108,7 @@ def curve_auc(curve: torch.Tensor) -> torch.Tensor:
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
 
 
-def _unit_scores(attr, grid):
+def unit_scores(attr, grid=None):
     """IG → (audio frame scores ``(B, Ta)``, video cell scores ``(B, T', H', W')``), signed.
     Models without a video grid (audio-only) get frames × 4×4 cells."""
     pixels = attr.video_pixels()  # (B, T, H, W)
@@ -164,7 +164,7 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
         add("ig_audio_chance", am.float().mean(1))
         add("ig_video_pointing", pointing_game(attr.video_pixels(), vm))
         add("ig_video_chance", vm.flatten(1).float().mean(1))
-        sa, sv = _unit_scores(attr, out.video_grid)
+        sa, sv = unit_scores(attr, out.video_grid)
         for mode in ("deletion", "insertion"):
             c = perturbation_curve(model, a, v, y, sa, sv, baseline, mode, curve_steps)
             curves.setdefault(f"{mode}_ig", []).append(c)
@@ -176,10 +176,13 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
             take = slice(0, n_randomised - n_rand_done)
             r_attr = integrated_gradients(randomised, a[take], v[take], y[take], baseline,
                                           n_steps=n_steps, max_error=None)
-            ra, rv = _unit_scores(r_attr, out.video_grid)  # same units as sa, sv
-            add("randomised_ig_rank_corr",
-                rank_correlation(torch.cat([sa[take], sv[take].flatten(1)], 1).abs(),
-                                 torch.cat([ra, rv.flatten(1)], 1).abs()))
+            ra, rv = unit_scores(r_attr, out.video_grid)  # same units as sa, sv
+            trained = torch.cat([sa[take], sv[take].flatten(1)], 1)  # (b, U)
+            random_units = torch.cat([ra, rv.flatten(1)], 1)
+            add("randomised_ig_rank_corr", rank_correlation(trained.abs(), random_units.abs()))
+            add("randomised_ig_signed_rank_corr", rank_correlation(trained, random_units))
+            add("randomised_ig_audio_pointing", pointing_game(r_attr.audio_time(), am[take]))
+            add("randomised_ig_video_pointing", pointing_game(r_attr.video_pixels(), vm[take]))
             if out.video_weight is not None:
                 with torch.no_grad():
                     r_out = randomised(a[take], v[take])

@@ -168,7 +168,11 @@ def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=No
         vmin, vmax, cmap = (-lim, lim, "RdBu_r") if signed else (float(full.min()), float(full.max()), "inferno")
     for ax, f in zip(axes, show):
         ax.imshow(frames[f])
-        if full is not None:
+        if full is not None and signed:  # sparse signed maps: opacity grows with |value|
+            rgba = plt.get_cmap(cmap)((full[f] - vmin) / (vmax - vmin))
+            rgba[..., 3] = np.clip(np.abs(full[f]) / lim, 0, 1) ** 0.5 * 0.9
+            ax.imshow(rgba)
+        elif full is not None:
             ax.imshow(full[f], cmap=cmap, alpha=0.55, vmin=vmin, vmax=vmax)
         _outline(ax, None if video_mask is None else np.asarray(video_mask[f]))
         ax.set_xticks([]), ax.set_yticks([])
@@ -182,8 +186,8 @@ def plot_explanation(frames: np.ndarray, mfcc: np.ndarray, video_map, audio_map,
                      signed: bool = False, map_names=("video", "audio")) -> plt.Figure:
     """One figure for one clip: frames with the video map (top) and MFCC with the audio map
     (bottom), ground truth outlined, ``title`` (e.g. prediction vs truth) on top. Explorer."""
-    fig = plt.figure(figsize=(1.2 * n_show, 4.2))
-    grid = fig.add_gridspec(2, n_show, height_ratios=[1, 1.3], hspace=0.45)
+    fig = plt.figure(figsize=(1.2 * n_show, 3.6))
+    grid = fig.add_gridspec(2, n_show, height_ratios=[1, 1.3], hspace=0.35)
     plot_video_map(frames, video_map, video_mask, n_show, map_names[0],
                    [fig.add_subplot(grid[0, i]) for i in range(n_show)], signed=signed)
     plot_audio_map(mfcc, audio_map, audio_mask, map_names[1], fig.add_subplot(grid[1, :]))

@@ -1,0 +1,185 @@
+"""Real-browser test of the explorer: JupyterLab on localhost, headless Debian Chromium driven by
+Playwright; run all cells, move the slider, check that the image and the label change.
+
+Never runs `playwright install`: the browser is /usr/bin/chromium (CI installs it with apt).
+Saves a screenshot to figures/explorer.png for the docs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TRAINED = REPO / "runs/validity/tacfn/best.pt"  # bench/validity.py's TACFN, when present
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _explorer_notebook(path: Path, cache_dir: str) -> None:
+    model = repr(str(TRAINED)) if TRAINED.exists() else "build_model(cfg.model)"
+    source = f"""\
+from tacfn_lite.config import get_config
+from tacfn_lite.data import load_arrays
+from tacfn_lite.data.splits import split_indices
+from tacfn_lite.model import build_model
+from tacfn_lite.widgets import Explorer
+
+cfg = get_config(variant="synchrony", size="quick", cache_dir={cache_dir!r})
+arrays = load_arrays(cfg.data, progress=False)
+test = split_indices(arrays.actors, 0)["test"][::5]  # unseen actors
+explorer = Explorer({{"tacfn": {model}}}, {{"synchrony": arrays}}, indices={{"synchrony": test}})
+explorer"""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+
+def _start_kernel(url: str, notebook: str) -> None:
+    """Open a kernel session for ``notebook`` through the REST API, so the page attaches to a
+    running kernel instead of asking which one to start."""
+    body = json.dumps({"path": notebook, "name": notebook, "type": "notebook",
+                       "kernel": {"name": "python3"}}).encode()
+    request = urllib.request.Request(url + "api/sessions", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        if reply.status not in (200, 201):
+            raise RuntimeError(f"could not start a kernel for {notebook}: HTTP {reply.status}")
+
+
+def _wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "api/status", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"jupyter lab did not answer at {url} within {timeout} s")
+
+
+def _run_all_cells(page, tries: int = 6) -> None:
+    """Run every cell; retry while the kernel connection is still settling (the command is a
+    no-op until then), until the first cell's prompt shows it is queued or done."""
+    for _ in range(tries):
+        page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        try:
+            page.wait_for_function("!document.querySelector('.jp-InputPrompt').innerText"
+                                   ".includes('[ ]')", timeout=10_000)
+            return
+        except Exception:  # playwright TimeoutError: not started yet, try again
+            page.wait_for_timeout(1000)
+    raise TimeoutError("JupyterLab never started executing the notebook")
+
+
+def _move_slider(page, label_before: str, tries: int = 4) -> None:
+    """Press → on the sample slider's handle until the label shows another clip."""
+    handle = page.locator(".widget-slider .noUi-handle").first
+    for _ in range(tries):
+        handle.focus()
+        for _ in range(3):
+            handle.press("ArrowRight")
+        try:
+            page.wait_for_function("text => document.querySelector('.widget-html-content')"
+                                   ".innerText !== text", arg=label_before, timeout=20_000)
+            return
+        except Exception:  # playwright TimeoutError: the key press was lost, press again
+            continue
+    raise TimeoutError("moving the slider never changed the label")
+
+
+@pytest.fixture
+def jupyter_lab(tmp_path, synthav, synthav_cache):
+    """A JupyterLab server (own process group, isolated config) serving one explorer notebook."""
+    synthav("synchrony", "quick")  # generate the cache the notebook's kernel reads
+    cache_dir = synthav_cache
+    root = tmp_path / "lab"
+    root.mkdir()
+    _explorer_notebook(root / "explorer.ipynb", cache_dir)
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "OMP_NUM_THREADS": "1"}
+    jupyter = Path(sys.executable).parent / "jupyter"
+    cmd = [str(jupyter), "lab", "--allow-root", "--no-browser", f"--port={port}",
+           "--ServerApp.ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=",
+           "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+           "--ServerApp.disable_check_xsrf=True"]
+    log = open(tmp_path / "jupyter.log", "w")
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_for_server(url, proc)
+        _start_kernel(url, "explorer.ipynb")
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server's own group: server + kernels
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium not installed")
+def test_explorer_slider_changes_the_image_and_the_label(jupyter_lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(jupyter_lab + "lab/tree/explorer.ipynb")
+            page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')",
+                                   timeout=90_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                                   timeout=90_000)
+            accept = page.locator(".jp-Dialog .jp-mod-accept")  # a kernel dialog, if any
+            if accept.count():
+                accept.first.click()
+            _run_all_cells(page)
+            image = page.locator(".widget-image").first
+            image.wait_for(state="visible", timeout=180_000)
+            label = page.locator(".widget-html-content").first
+            page.wait_for_function("document.querySelector('.widget-html-content')"
+                                   ".innerText.includes('predicted')", timeout=60_000)
+            before_label, before_png = label.inner_text(), image.screenshot()
+            _move_slider(page, before_label)
+            page.wait_for_timeout(1500)  # let the new PNG load into the <img>
+            after_label, after_png = label.inner_text(), image.screenshot()
+            (REPO / "figures").mkdir(exist_ok=True)
+            page.locator(".jp-OutputArea-output").first.screenshot(
+                path=str(REPO / "figures/explorer.png"))
+        finally:
+            browser.close()
+    assert "predicted" in after_label and "true" in after_label
+    assert after_label != before_label
+    assert after_png != before_png
