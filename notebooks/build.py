@@ -108,7 +108,7 @@ NB00 = [
     md("""
     ## 4. Load the clips
 
-    `course_config` is the one config the course uses (quick = 480 clips, full = 3456). The set is
+    `course_config` is the one config the course uses (quick = 576 clips, full = 3456). The set is
     generated on first use and cached under a hash of every generation parameter; its content
     hash is recorded so a report can prove which data it ran on.
     """),

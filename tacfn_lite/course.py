@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import RunConfig, get_config
 
-QUICK_EPOCHS = 12  # quick SynthAV (480 clips): a few seconds per model on a laptop CPU
+QUICK_EPOCHS = 12  # quick SynthAV (576 clips): a few seconds per model on a laptop CPU
 FULL_EPOCHS = 40
 COURSE_MODELS = ("tacfn", "concat", "late", "mult", "audio", "video")
 # Notebook 03: one switch off at a time (fusion.py); quick runs train the first one only.
