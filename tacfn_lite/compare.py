@@ -56,9 +56,27 @@ def fusion_flops(cfg: RunConfig, batch_size: int = 1) -> int:
     return int(counter.get_total_flops())
 
 
+def _finished_run(cfg: RunConfig) -> dict | None:
+    """The History of a run already completed in ``cfg.train.out_dir`` with this exact config, so
+    an interrupted ``compare`` resumes where it stopped instead of retraining finished runs."""
+    out = Path(cfg.train.out_dir)
+    if not (out / "history.json").is_file() or not (out / "best.pt").is_file():
+        return None
+    from .io import load_checkpoint
+
+    if load_checkpoint(out / "best.pt")["config"] != cfg.to_dict():
+        return None
+    hist = json.loads((out / "history.json").read_text())
+    return hist if len(hist["epochs"]) == cfg.train.epochs or cfg.train.patience else None
+
+
 def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int, ...] = (0, 1, 2),
             out_dir: str | Path = "runs/compare", progress: bool = True) -> dict:
-    """Train each model for each seed on one data set (same split); mean ± std of test metrics."""
+    """Train each model for each seed on one data set (same split); mean ± std of test metrics.
+
+    Runs already finished under ``out_dir`` with the same config are read back, not retrained,
+    and a run cut short resumes from its ``last.pt``.
+    """
     arrays = load_arrays(base.data, progress=progress)
     rows = {}
     for name in models:
@@ -67,11 +85,14 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
             cfg = replace(base, model=replace(base.model, model=name),
                           train=replace(base.train, seed=seed,
                                         out_dir=str(Path(out_dir) / f"{name}_s{seed}")))
-            _, hist = train_model(cfg, arrays=arrays, progress=progress)  # seeds, then builds
-            runs.append({"seed": seed, "test_accuracy": hist.test["accuracy"],
-                         "test_macro_f1": hist.test["macro_f1"], "test_uar": hist.test["uar"],
-                         "val_accuracy": hist.best_val_accuracy, "best_epoch": hist.best_epoch,
-                         "seconds_per_epoch": hist.seconds_per_epoch})
+            hist = _finished_run(cfg)
+            if hist is None:
+                _, trained = train_model(cfg, arrays=arrays, progress=progress, resume=True)
+                hist = trained.to_dict()
+            runs.append({"seed": seed, "test_accuracy": hist["test"]["accuracy"],
+                         "test_macro_f1": hist["test"]["macro_f1"], "test_uar": hist["test"]["uar"],
+                         "val_accuracy": hist["best_val_accuracy"], "best_epoch": hist["best_epoch"],
+                         "seconds_per_epoch": hist["seconds_per_epoch"]})
         acc = np.array([r["test_accuracy"] for r in runs])
         rows[name] = {
             "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std(ddof=0)),

@@ -84,3 +84,13 @@ def test_ddp_two_process_gloo_run_trains_and_writes_metrics(synthav_cache, tmp_p
     assert res.returncode == 0, res.stderr[-2000:]
     hist = json.loads((out / "history.json").read_text())
     assert len(hist["epochs"]) == 1 and hist["test"]["n"] > 0
+
+
+def test_compare_reads_back_finished_runs_instead_of_retraining(tiny_run, tmp_path, monkeypatch):
+    from tacfn_lite import compare as cmp
+
+    base = tiny_run(epochs=1)
+    first = cmp.compare(base, models=("audio",), seeds=(0,), out_dir=tmp_path / "c", progress=False)
+    monkeypatch.setattr(cmp, "train_model", lambda *a, **k: pytest.fail("retrained a finished run"))
+    again = cmp.compare(base, models=("audio",), seeds=(0,), out_dir=tmp_path / "c", progress=False)
+    assert again["models"]["audio"]["runs"] == first["models"]["audio"]["runs"]
