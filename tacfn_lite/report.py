@@ -212,8 +212,11 @@ def _execute(nb: Path, out: Path, params: dict, opts: ReportOptions) -> dict:
         src = (exc.source or "").strip().splitlines()
         entry.update(status="failed", cell=f"In [{exc.exec_count}]", error=f"{exc.ename}: "
                      f"{exc.evalue}", cell_source=src[0] if src else "")
+    except (RuntimeError, TimeoutError) as exc:  # kernel died, did not start, or timed out
+        entry.update(status="failed", cell="(kernel)", error=f"{type(exc).__name__}: {exc}",
+                     cell_source="")
     entry["seconds"] = round(time.perf_counter() - t0, 1)
-    entry["cpu_seconds"] = round(_children_cpu() - cpu0, 1)  # the kernel's CPU time, whatever the load
+    entry["cpu_seconds"] = round(_children_cpu() - cpu0, 1)  # kernel CPU time, less load-bound
     if out.exists():
         entry["html"] = _to_html(out).name
     return entry

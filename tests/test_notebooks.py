@@ -57,7 +57,8 @@ def test_notebook_has_one_parameters_cell_with_the_report_parameters(path):
     tagged = [c for c in _code_cells(path) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: expected one cell tagged 'parameters'"
     defined = set(re.findall(r"^(\w+)\s*=", tagged[0].source, re.MULTILINE))
-    assert set(REQUIRED_PARAMETERS) <= defined, f"{path.name}: missing {set(REQUIRED_PARAMETERS) - defined}"
+    missing = set(REQUIRED_PARAMETERS) - defined
+    assert not missing, f"{path.name}: parameters cell lacks {missing}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -104,7 +105,8 @@ def test_find_notebooks_orders_by_number_and_filters(tmp_path):
 
 
 def _notebook(path: Path, *sources: str) -> None:
-    params = nbformat.v4.new_code_cell("run_dir = None\nseed = 0", metadata={"tags": ["parameters"]})
+    params = nbformat.v4.new_code_cell("run_dir = None\nseed = 0",
+                                       metadata={"tags": ["parameters"]})
     cells = [params] + [nbformat.v4.new_code_cell(s) for s in sources]
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}}), path)
@@ -120,7 +122,8 @@ def test_report_passes_parameters_and_names_the_failing_notebook_and_cell(tmp_pa
     _notebook(nb_dir / "02_never.ipynb", "x = 2")
     opts = ReportOptions(params={"seed": 7, "device": "cpu"}, repo=tmp_path, run_id="r",
                          figures_dir=str(tmp_path / "fig"), progress=False)
-    with pytest.raises(ReportError, match=r"01_fail\.ipynb failed at cell In \[\d+\] \(\"raise Val.*broken on purpose"):
+    failed = r"01_fail\.ipynb failed at cell In \[\d+\] \(\"raise Val.*broken on purpose"
+    with pytest.raises(ReportError, match=failed):
         run_report(opts)
     run = json.loads((tmp_path / "reports/r/run.json").read_text())
     assert run["status"] == "failed" and run["metrics"] == {"00.seed_seen": 7}
