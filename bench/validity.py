@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
@@ -40,12 +41,27 @@ def check_targets(table: dict) -> dict:
     out = {}
     for key, (op, bound) in TARGETS.items():
         value = table.get(key)
-        if value is None or value != value:  # missing map or NaN
+        if value is None or math.isnan(value):  # missing map, or NaN
             out[key] = "n/a"
             continue
         ok = {">=": value >= bound, "<": value < bound, "<=": value <= bound}[op]
         out[key] = f"{'pass' if ok else 'MISS'} ({value:.4f} {op} {bound})"
     return out
+
+
+def combine(paths: list[str], out_path: Path) -> int:
+    """Merge per-model tables of result files (e.g. models benchmarked in parallel)."""
+    result = {"models": {}}
+    for path in paths:
+        part = json.loads(Path(path).read_text())
+        for name, table in part["models"].items():
+            result["models"][name] = {**table, "command": table.get("command", part["command"])}
+        result.update({k: v for k, v in part.items() if k not in ("models", "command")})
+    result["command"] = [t["command"] for t in result["models"].values()]
+    text = json.dumps(result, indent=1, sort_keys=True)
+    atomic_write_text(out_path, text + "\n")
+    print(text)
+    return 0
 
 
 def main(argv=None) -> int:
@@ -60,7 +76,11 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="bench/results/validity.json")
     p.add_argument("--merge", action="store_true", help="keep other models already in --out")
+    p.add_argument("--combine", nargs="+", metavar="JSON",
+                   help="only merge the model tables of earlier result files into --out")
     args = p.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, Path(args.out))
     torch.manual_seed(args.seed)
     out_path = Path(args.out)
     result = json.loads(out_path.read_text()) if args.merge and out_path.exists() else {}
@@ -79,6 +99,7 @@ def main(argv=None) -> int:
         table["targets"] = check_targets(table)
         table["seconds"] = round(time.perf_counter() - t0, 1)
         table["checkpoint"] = str(Path(args.runs) / name / "best.pt")
+        table["command"] = "python bench/validity.py " + " ".join(argv or sys.argv[1:])
         result["models"][name] = table
     result.update(variant="synchrony", size=args.size, split="fold 0 test actors",
                   command="python bench/validity.py " + " ".join(argv or sys.argv[1:]),

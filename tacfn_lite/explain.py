@@ -16,8 +16,7 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from captum.attr import (FeatureAblation, IntegratedGradients, LayerIntegratedGradients,
-                         Occlusion)
+from captum.attr import FeatureAblation, IntegratedGradients, LayerIntegratedGradients, Occlusion
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -74,7 +73,7 @@ class Attribution:
 
 def _blur(x: torch.Tensor, dim: int, sigma: float) -> torch.Tensor:
     """Gaussian blur of ``x`` along ``dim`` (reflect padding). Shape unchanged."""
-    radius = min(int(math.ceil(3 * sigma)), x.shape[dim] - 1)
+    radius = min(math.ceil(3 * sigma), x.shape[dim] - 1)
     if radius < 1:
         return x
     k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, device=x.device) / sigma) ** 2)

@@ -16,8 +16,14 @@ import torch
 from torch import nn
 
 from .data.core import ClipArrays, to_batch
-from .explain import (integrated_gradients, make_baselines, modality_ablation,
-                      modality_importance_per_class, randomised_copy, rank_correlation)
+from .explain import (
+    integrated_gradients,
+    make_baselines,
+    modality_ablation,
+    modality_importance_per_class,
+    randomised_copy,
+    rank_correlation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,18 @@ def map_pointing(name: str, weights: torch.Tensor, batch, grid) -> tuple[torch.T
         return pointing_game(weights, mask), mask.float().mean(1)
     cells = cell_mask(batch.video_mask, grid) > 0  # (B, T', H', W')
     return pointing_game(weights.view(-1, *grid), cells), cells.flatten(1).float().mean(1)
+
+
+def time_pointing(weights: torch.Tensor, video_mask: torch.Tensor,
+                  grid: tuple[int, int, int]) -> torch.Tensor:
+    """Whether the top cell of a video map lies in a cue *frame*, wherever it is in the frame:
+    separates "right moment, wrong region" from "wrong moment" when the pointing game misses.
+
+    Shapes: weights ``(B, N)`` or ``(B, T', H', W')``, video_mask ``(B, T, H, W)`` → ``(B,)``.
+    """
+    cue_frames = cell_mask(video_mask, grid).flatten(2).amax(2) > 0  # (B, T')
+    top = weights.reshape(len(weights), -1).argmax(1) // (grid[1] * grid[2])  # (B,) frame
+    return cue_frames.gather(1, top[:, None])[:, 0]
 
 
 def perturbation_curve(model: nn.Module, audio: torch.Tensor, video: torch.Tensor,
@@ -134,7 +152,7 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
     gen = torch.Generator().manual_seed(seed)
     idx = np.asarray(idx)
     acc: dict[str, list[torch.Tensor]] = {}
-    add = lambda key, t: acc.setdefault(key, []).append(t.detach().float().cpu())  # noqa: E731
+    add = lambda key, t: acc.setdefault(key, []).append(t.detach().float().cpu())
     curves: dict[str, list[torch.Tensor]] = {}
     randomised = randomised_copy(model, seed)
     n_correct = n_rand_done = 0
@@ -193,7 +211,7 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
     labels = torch.cat(acc.pop("labels"))
     ablation = torch.cat(acc.pop("ablation"))
     errors = torch.cat(acc.pop("completeness_error")) if "completeness_error" in acc else None
-    table = {"n_clips": int(len(idx)), "accuracy": float(correct.float().mean()),
+    table = {"n_clips": len(idx), "accuracy": float(correct.float().mean()),
              "n_correct": n_correct, "baseline": baseline, "ig_steps": n_steps}
     table.update({key: _mean(vals) for key, vals in sorted(acc.items())})
     if errors is not None:

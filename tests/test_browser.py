@@ -84,19 +84,23 @@ def _wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 90.0) ->
 def _run_all_cells(page, tries: int = 6) -> None:
     """Run every cell; retry while the kernel connection is still settling (the command is a
     no-op until then), until the first cell's prompt shows it is queued or done."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     for _ in range(tries):
         page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         try:
             page.wait_for_function("!document.querySelector('.jp-InputPrompt').innerText"
                                    ".includes('[ ]')", timeout=10_000)
             return
-        except Exception:  # playwright TimeoutError: not started yet, try again
+        except PlaywrightTimeout:  # not started yet, try again
             page.wait_for_timeout(1000)
     raise TimeoutError("JupyterLab never started executing the notebook")
 
 
 def _move_slider(page, label_before: str, tries: int = 4) -> None:
     """Press → on the sample slider's handle until the label shows another clip."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     handle = page.locator(".widget-slider .noUi-handle").first
     for _ in range(tries):
         handle.focus()
@@ -106,8 +110,8 @@ def _move_slider(page, label_before: str, tries: int = 4) -> None:
             page.wait_for_function("text => document.querySelector('.widget-html-content')"
                                    ".innerText !== text", arg=label_before, timeout=20_000)
             return
-        except Exception:  # playwright TimeoutError: the key press was lost, press again
-            continue
+        except PlaywrightTimeout:  # the key press was lost: press again
+            pass
     raise TimeoutError("moving the slider never changed the label")
 
 
@@ -130,23 +134,22 @@ def jupyter_lab(tmp_path, synthav, synthav_cache):
            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
            "--ServerApp.disable_check_xsrf=True"]
-    log = open(tmp_path / "jupyter.log", "w")
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_for_server(url, proc)
-        _start_kernel(url, "explorer.ipynb")
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server's own group: server + kernels
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
+    with open(tmp_path / "jupyter.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            _wait_for_server(url, proc)
+            _start_kernel(url, "explorer.ipynb")
+            yield url
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)  # its own group; it shuts its kernels down
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
 
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium not installed")

@@ -13,9 +13,17 @@ from torch import nn
 from tacfn_lite.checkpoints import load_model, load_or_train
 from tacfn_lite.config import get_config
 from tacfn_lite.data import to_batch
-from tacfn_lite.explain import (LogitsForward, integrated_gradients, make_baselines,
-                                modality_ablation, modality_importance_per_class, occlusion,
-                                randomised_copy, rank_correlation, token_attributions)
+from tacfn_lite.explain import (
+    LogitsForward,
+    integrated_gradients,
+    make_baselines,
+    modality_ablation,
+    modality_importance_per_class,
+    occlusion,
+    randomised_copy,
+    rank_correlation,
+    token_attributions,
+)
 from tacfn_lite.fusion import FusionOutput
 from tacfn_lite.model import build_model
 

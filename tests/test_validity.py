@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_explain import LinearToy
 
 from tacfn_lite.data import to_batch
 from tacfn_lite.data.core import Batch
-from tacfn_lite.validity import (cell_mask, curve_auc, grid_to_pixels, map_pointing,
-                                 perturbation_curve, pixels_to_grid, pointing_game,
-                                 validity_table)
-from test_explain import LinearToy
+from tacfn_lite.validity import (
+    cell_mask,
+    curve_auc,
+    grid_to_pixels,
+    map_pointing,
+    perturbation_curve,
+    pixels_to_grid,
+    pointing_game,
+    time_pointing,
+    validity_table,
+)
 
 
 def test_cell_mask_is_the_fraction_of_cue_pixels_per_cell():
@@ -56,6 +64,17 @@ def test_map_pointing_scores_video_weights_on_the_token_grid():
     assert miss.tolist() == [False]
     hit_a, chance_a = map_pointing("audio_select", torch.tensor([[0.2, 0.5, 0.3]]), batch, None)
     assert hit_a.tolist() == [True] and chance_a.item() == pytest.approx(2 / 3)
+
+
+def test_time_pointing_accepts_the_right_frame_in_the_wrong_region():
+    video_mask = torch.zeros(1, 2, 4, 4, dtype=torch.bool)
+    video_mask[0, 1, 0, 0] = True  # cue in frame 1, top-left cell
+    weights = torch.zeros(1, 8)
+    weights[0, 7] = 1.0  # frame 1, bottom-right cell: right moment, wrong region
+    assert time_pointing(weights, video_mask, (2, 2, 2)).tolist() == [True]
+    weights = torch.zeros(1, 8)
+    weights[0, 0] = 1.0  # frame 0: wrong moment
+    assert time_pointing(weights, video_mask, (2, 2, 2)).tolist() == [False]
 
 
 def _linear_case():
