@@ -10,6 +10,10 @@ from typing import Any
 import torch
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write(path: str | Path, write) -> Path:
     """Call ``write(binary_file)`` on a temp file next to ``path``, then rename it into place."""
     path = Path(path)
@@ -20,6 +24,7 @@ def atomic_write(path: str | Path, write) -> Path:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

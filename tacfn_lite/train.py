@@ -199,8 +199,12 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
         history.best_epoch, history.best_val_accuracy = ckpt["best_epoch"], ckpt["best_val"]
         start = ckpt["epoch"] + 1
         log.info("resumed from %s at epoch %d", last, start)
-    bad_epochs = 0
     for epoch in range(start, tc.epochs):
+        # early stop: epochs without a validation gain, derived from the history (so a resumed
+        # run stops where the uninterrupted one did)
+        if tc.patience and history.epochs and epoch - 1 - history.best_epoch >= tc.patience:
+            log.info("early stop: no validation gain in %d epochs", tc.patience)
+            break
         t0 = time.perf_counter()
         if hasattr(train_loader.sampler, "set_epoch"):
             train_loader.sampler.set_epoch(epoch)
@@ -214,7 +218,6 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
         improved = va["accuracy"] > history.best_val_accuracy
         if improved:
             history.best_epoch, history.best_val_accuracy = epoch, va["accuracy"]
-        bad_epochs = 0 if improved else bad_epochs + 1
         if _rank() == 0:
             state = {"model": model.state_dict(), "config": cfg.to_dict(), "epoch": epoch}
             if improved:
@@ -227,9 +230,7 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
                                "best_epoch": history.best_epoch,
                                "best_val": history.best_val_accuracy}, last)
         log.info("epoch %d: %s", epoch, row)
-        if tc.patience and bad_epochs >= tc.patience:
-            log.info("early stop: no validation gain in %d epochs", tc.patience)
-            break
+
     if distributed:
         dist.barrier()
     best = load_checkpoint(out / "best.pt", map_location=device)

@@ -90,7 +90,7 @@ def to_batch(arrays: ClipArrays, idx: np.ndarray | list[int]) -> Batch:
         video = video.float()
     else:
         video = video.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W)
-    audio = torch.from_numpy(np.asarray(arrays.audio[idx], dtype=np.float32))  # (B, Ta, F)
+    audio = torch.from_numpy(np.ascontiguousarray(arrays.audio[idx], dtype=np.float32))  # (B, Ta, F)
     mask = lambda a: None if a is None else torch.from_numpy(np.asarray(a[idx]))  # noqa: E731
     return Batch(
         audio=audio,

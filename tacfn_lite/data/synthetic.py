@@ -293,7 +293,7 @@ def generate(cfg: DataConfig, progress: bool = True) -> ClipArrays:
     meta = {**generation_params(cfg), "content_hash": content.hexdigest()[:16],
             "ceilings": variant_ceilings(cfg.variant)}
     return ClipArrays(
-        audio=mfcc.astype(np.float32), video=video, labels=labels.astype(np.int64),
+        audio=np.ascontiguousarray(mfcc, dtype=np.float32), video=video, labels=labels.astype(np.int64),
         actors=actor_ids.astype(np.int64) + 1,
         clip_ids=np.array([f"synthav-{cfg.variant}-{i:05d}" for i in range(n)]),
         audio_mask=a_mask, video_mask=v_mask, class_names=CLASS_NAMES, meta=meta,
