@@ -163,8 +163,9 @@ def test_quick_report_runs_every_notebook_and_repeats_its_metrics(tmp_path):
     for fig in ("synthav_complementary_clips.png", "04_comparison_complementary.png",
                 "07_robustness_complementary.png"):
         assert fig in first["figures"] and (tmp_path / "figures" / fig).stat().st_size > 0
-    # Same seed, fresh checkpoints: the notebooks that train give identical numbers.
-    second = run("second", only=("01", "02", "03", "04"))
+    # Same seed, fresh checkpoints: notebooks that train give identical numbers (01-02 keep CI
+    # short; whole-run determinism is also checked in test_fault_tolerance.py).
+    second = run("second", only=("01", "02"))
     a, b = _numbers(first["metrics"]), _numbers(second["metrics"])
     shared = set(a) & set(b)
-    assert len(shared) > 20 and {k: a[k] for k in shared} == {k: b[k] for k in shared}
+    assert len(shared) > 5 and {k: a[k] for k in shared} == {k: b[k] for k in shared}
