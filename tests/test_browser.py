@@ -86,11 +86,15 @@ def _run_all_cells(page, tries: int = 6) -> None:
     no-op until then), until the first cell's prompt shows it is queued or done."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    accept = page.locator(".jp-Dialog .jp-mod-accept")  # "Select Kernel" may pop up late
     for _ in range(tries):
+        if accept.count():
+            accept.first.click()
+            page.wait_for_timeout(1000)
         page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         try:
-            page.wait_for_function("!document.querySelector('.jp-InputPrompt').innerText"
-                                   ".includes('[ ]')", timeout=10_000)
+            page.wait_for_function(r"/\[(\*|\d+)\]/.test(document.querySelector("
+                                   r"'.jp-Notebook .jp-InputPrompt').innerText)", timeout=10_000)
             return
         except PlaywrightTimeout:  # not started yet, try again
             page.wait_for_timeout(1000)
@@ -98,21 +102,28 @@ def _run_all_cells(page, tries: int = 6) -> None:
 
 
 def _move_slider(page, label_before: str, tries: int = 4) -> None:
-    """Press → on the sample slider's handle until the label shows another clip."""
+    """Click the sample slider's track further right (then, if needed, press → on its handle)
+    until the label shows another clip."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    track = page.locator(".widget-slider .noUi-target").first
     handle = page.locator(".widget-slider .noUi-handle").first
-    for _ in range(tries):
-        handle.focus()
-        for _ in range(3):
+    for attempt in range(tries):
+        if attempt % 2 == 0:
+            box = track.bounding_box()
+            track.click(position={"x": box["width"] * (0.4 + 0.1 * attempt),
+                                  "y": box["height"] / 2})
+        else:
+            handle.focus()
             handle.press("ArrowRight")
         try:
             page.wait_for_function("text => document.querySelector('.widget-html-content')"
                                    ".innerText !== text", arg=label_before, timeout=20_000)
             return
-        except PlaywrightTimeout:  # the key press was lost: press again
+        except PlaywrightTimeout:  # the click or key press was lost: try again
             pass
-    raise TimeoutError("moving the slider never changed the label")
+    page.screenshot(path=str(REPO / "figures/explorer_failure.png"))
+    raise TimeoutError("moving the slider never changed the label (see figures/explorer_failure.png)")
 
 
 @pytest.fixture
@@ -165,12 +176,13 @@ def test_explorer_slider_changes_the_image_and_the_label(jupyter_lab):
                                    timeout=90_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                    timeout=90_000)
-            accept = page.locator(".jp-Dialog .jp-mod-accept")  # a kernel dialog, if any
-            if accept.count():
-                accept.first.click()
             _run_all_cells(page)
             image = page.locator(".widget-image").first
-            image.wait_for(state="visible", timeout=180_000)
+            try:
+                image.wait_for(state="visible", timeout=180_000)
+            except Exception:
+                page.screenshot(path=str(REPO / "figures/explorer_failure.png"))
+                raise
             label = page.locator(".widget-html-content").first
             page.wait_for_function("document.querySelector('.widget-html-content')"
                                    ".innerText.includes('predicted')", timeout=60_000)
