@@ -35,14 +35,10 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 
 def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's marketing name (one definition, shared with the report's run.json)."""
+    from tacfn_lite.report import cpu_name
+
+    return cpu_name() or platform.machine()
 
 
 def git_commit() -> str | None:

@@ -104,7 +104,8 @@ def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> lis
     return found
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -135,7 +136,7 @@ def environment(repo: Path, device: str) -> dict:
         except metadata.PackageNotFoundError:
             versions[name] = None
     dev = resolve_device(device)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
     status = git("status", "--porcelain", "--untracked-files=no")
     return {
         "git": {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None
