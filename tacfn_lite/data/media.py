@@ -354,6 +354,15 @@ def arrays_from_cache(folder: Path, manifest: dict,
         class_names=tuple(manifest["class_names"]), meta=meta)
 
 
+def load_prepared_corpus(cfg: DataConfig, corpus: str):
+    """:class:`ClipArrays` from a prepared audio-video cache (``cfg.root``: the cache or the raw
+    root); the settings it was prepared with must match ``cfg``."""
+    folder = find_cache(cfg, corpus)
+    manifest = read_manifest(folder, corpus)
+    check_settings(manifest, cfg, folder)
+    return arrays_from_cache(folder, manifest)
+
+
 def prepare_corpus(corpus: str, root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
                    strict: bool = False, max_listed: int = 20) -> dict:
     """``tacfn-lite prepare``: run ``tacfn_lite.data.<corpus>.prepare``; a JSON-able summary with

@@ -21,16 +21,13 @@ from ..config import DataConfig
 from .core import ClipArrays
 from .media import (
     Clip,
-    arrays_from_cache,
-    check_settings,
     clip_window,
     decode_audio,
     decode_video,
     default_cache,
     file_hash,
-    find_cache,
+    load_prepared_corpus,
     mfcc_window,
-    read_manifest,
     settings_of,
     video_length,
     write_prepared,
@@ -297,7 +294,4 @@ def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
 
 def load_prepared(cfg: DataConfig) -> ClipArrays:
     """:class:`ClipArrays` from a prepared cache (``cfg.root``: the cache or the raw root)."""
-    folder = find_cache(cfg, "ravdess")
-    manifest = read_manifest(folder, "ravdess")
-    check_settings(manifest, cfg, folder)
-    return arrays_from_cache(folder, manifest)
+    return load_prepared_corpus(cfg, "ravdess")
