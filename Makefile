@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report report-full test test-fast browser-deps clean
+.PHONY: setup report report-full notebooks test test-fast browser-deps clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,10 @@ report: $(STAMP)
 
 report-full: $(STAMP)
 	$(BIN)/tacfn-lite report
+
+# Copy notebooks/parameters.py into every notebook, rewrite each .ipynb from its paired .py.
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/sync.py
 
 # Chromium for the browser test comes from Debian (never `playwright install`).
 browser-deps:

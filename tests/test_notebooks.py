@@ -1,13 +1,17 @@
-"""Notebooks are stored clean with a papermill parameters cell; the report runs them, names a
-failing notebook and cell, records metrics, and repeats its metrics for the same seed."""
+"""Notebooks are stored clean, each paired with a jupytext percent script and sharing one
+parameters cell (notebooks/parameters.py); the report runs them, names a failing notebook and
+cell, records metrics, and repeats its metrics for the same seed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 import numpy as np
 import pytest
@@ -23,26 +27,66 @@ from tacfn_lite.report import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOK_DIR = REPO / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+SCRIPTS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+PARAMETERS = (NOTEBOOK_DIR / "parameters.py").read_text().rstrip("\n")
 REQUIRED_PARAMETERS = ("variant", "quick", "seed", "device", "checkpoint_dir", "figures_dir",
-                       "run_dir")
+                       "run_dir", "cache_dir")
 IMPORT_LINE = re.compile(r"^\s*(import \w|from [\w.]+ import )", re.MULTILINE)
-
-
-def _build_module():
-    spec = importlib.util.spec_from_file_location("notebook_build", REPO / "notebooks/build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _code_cells(path: Path) -> list:
     return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
 
 
-def test_course_has_notebooks_00_to_08():
-    numbers = {p.name[:2] for p in NOTEBOOKS}
-    assert {"00", "01", "02", "03", "04", "07", "08"} <= numbers
+def _parameters_cells(nb: nbformat.NotebookNode) -> list[str]:
+    return [c.source for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+
+
+def test_course_numbers_notebooks_00_to_09_without_gaps_or_duplicates():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(10)]
+
+
+def test_every_notebook_has_a_paired_percent_script_and_vice_versa():
+    assert [p.stem for p in NOTEBOOKS] == [p.stem for p in SCRIPTS], \
+        "pair each NN_name.ipynb with NN_name.py: run `make notebooks`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_the_cells_of_its_paired_script(path):
+    script = jupytext.read(path.with_suffix(".py"), fmt="py:percent")
+    stored = nbformat.read(path, as_version=4)
+    assert [(c.cell_type, c.source) for c in stored.cells] == \
+        [(c.cell_type, c.source) for c in script.cells], \
+        f"{path.name} and its .py differ: run `make notebooks`"
+    assert stored.metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_is_notebooks_parameters_py(path):
+    script = jupytext.read(path.with_suffix(".py"), fmt="py:percent")
+    for nb in (nbformat.read(path, as_version=4), script):
+        assert _parameters_cells(nb) == [PARAMETERS], \
+            f"{path.stem}: edit notebooks/parameters.py, then run `make notebooks`"
+
+
+def test_sync_check_names_a_notebook_edited_without_syncing(tmp_path):
+    nb_dir = shutil.copytree(NOTEBOOK_DIR, tmp_path / "notebooks",
+                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+
+    def sync(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(nb_dir / "sync.py"), *args],
+                              check=False, capture_output=True, text=True, timeout=120)
+
+    assert sync("--check").returncode == 0, "run `make notebooks`"
+    script = nb_dir / "07_robustness.py"
+    script.write_text(script.read_text().replace("seed = 0\n", "seed = 1\n", 1))
+    check = sync("--check")
+    listed = [line.strip() for line in check.stdout.splitlines()[1:]]
+    assert check.returncode == 1 and listed == ["07_robustness.py"]
+    assert sync().returncode == 0 and sync("--check").returncode == 0
+    assert script.read_text() == (NOTEBOOK_DIR / "07_robustness.py").read_text()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -69,13 +113,6 @@ def test_notebook_keeps_the_course_shape(path):
         assert len(cell.source.splitlines()) <= 15, f"{path.name}: cell too long:\n{cell.source}"
     importing = [c for c in cells if IMPORT_LINE.search(c.source)]
     assert len(importing) == 1, f"{path.name}: imports belong in one cell, found {len(importing)}"
-
-
-def test_generated_notebooks_match_their_build_script():
-    build = _build_module()
-    for name in build.NOTEBOOKS:
-        stored = nbformat.read(REPO / "notebooks" / name, as_version=4)
-        assert stored == build.build(name), f"{name}: run `python notebooks/build.py`"
 
 
 def test_record_appends_and_converts_numpy_values(tmp_path):
@@ -144,11 +181,12 @@ def _numbers(metrics: dict, prefix: str = "") -> dict:
 
 
 @pytest.mark.slow
-def test_quick_report_runs_every_notebook_and_repeats_its_metrics(tmp_path):
+def test_quick_report_runs_every_notebook_and_repeats_its_metrics(tmp_path, synthav_cache):
     def run(run_id: str, only: tuple[str, ...] = ()) -> dict:
         opts = ReportOptions(quick=True, params={"device": "cpu", "seed": 0}, repo=REPO,
                              out_root=str(tmp_path / "reports"), run_id=run_id, only=only,
-                             figures_dir=str(tmp_path / "figures"), progress=False)
+                             figures_dir=str(tmp_path / "figures"), cache_dir=synthav_cache,
+                             progress=False)
         return json.loads((run_report(opts) / "run.json").read_text())
 
     first = run("first")

@@ -1,0 +1,149 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Attention maps: what TACFN selects and what it reinforces
+#
+# **Goal.** Read TACFN's own maps for single clips and check them against SynthAV's ground
+# truth. Audio → video, the model (1) *selects* audio frames with an attention distribution
+# over its own tokens (`audio_select`, one weight per MFCC frame) and (2) *reinforces* video
+# cells with a softmax map over frames × cells (`video_weight`), scored from the selected
+# audio vector spliced onto every cell. Both are returned per sample by `forward`; nothing is
+# dug out of the module. At the end, an explorer widget lets you browse every test clip.
+
+# %% tags=["parameters"]
+# Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
+variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
+quick = True  # True: quick data set and few epochs, about a minute on a CPU
+seed = 0
+device = "auto"  # auto | cpu | cuda | mps
+checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
+figures_dir = "../figures"
+run_dir = "../reports/interactive"  # record() writes metrics to run_dir/metrics.json
+cache_dir = "../.cache/tacfn_lite"  # SynthAV cache
+
+# %%
+import numpy as np
+import torch
+
+from tacfn_lite import course
+from tacfn_lite.data import load_arrays, to_batch
+from tacfn_lite.data.splits import split_indices
+from tacfn_lite.report import record
+from tacfn_lite.validity import map_pointing
+from tacfn_lite.viz import plot_audio_map, plot_video_map, save_figure
+from tacfn_lite.widgets import Explorer
+
+# %% [markdown]
+# ## 1. A trained TACFN and the test clips
+#
+# The checkpoint notebook 04 saved for this variant is loaded from `checkpoint_dir`; if it is
+# missing (this notebook run on its own), the same config is trained now
+# (`checkpoints.load_or_train`, a few seconds per epoch on the quick set). Maps are only
+# worth reading on clips of actors the model never saw: the test fold.
+
+# %%
+cfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir)
+arrays = load_arrays(cfg.data, progress=False)
+model, history = course.trained_model(cfg, checkpoint_dir, arrays)
+test = split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)["test"]
+batch = to_batch(arrays, test)
+with torch.no_grad():
+    out = model(batch.audio, batch.video)
+correct = (out.logits.argmax(-1) == batch.label).numpy()
+print(f"{len(test)} test clips, accuracy {correct.mean():.3f}, video grid {out.video_grid}")
+
+# %% [markdown]
+# **Check.** Every map is a distribution per clip: it sums to one over its tokens, and the
+# video map has one weight per cell of the token grid (T' frames × H' × W' cells).
+
+# %%
+assert out.audio_select.shape == batch.audio.shape[:2]
+assert out.video_weight.shape == (len(test), int(np.prod(out.video_grid)))
+assert torch.allclose(out.audio_select.sum(-1), torch.ones(len(test)), atol=1e-4)
+assert torch.allclose(out.video_weight.sum(-1), torch.ones(len(test)), atol=1e-4)
+
+# %% [markdown]
+# ## 2. Which audio frames were selected?
+#
+# The orange curve is `audio_select` for one correctly classified clip, drawn over the MFCC
+# image (rows = coefficients, columns = frames, each row standardised). The green box is the
+# ground-truth cue window: the 0.5 s in which the voice carries the emotion. A selection that
+# has learned the task peaks inside the box, and ignores the noise bursts elsewhere.
+
+# %%
+i = int(np.flatnonzero(correct)[0])
+clip = int(test[i])
+fig = plot_audio_map(arrays.audio[clip], out.audio_select[i].numpy(), arrays.audio_mask[clip],
+                     title=f"audio selection, clip {clip} ({arrays.class_names[arrays.labels[clip]]})")
+print("saved", save_figure(fig, f"{figures_dir}/05_audio_selection_{variant}.png"))
+
+# %% [markdown]
+# ## 3. Which video cells were reinforced?
+#
+# The reinforcement weights live on the encoder's token grid; `plot_video_map` spreads each
+# cell's weight over its pixels and overlays it on 8 evenly spaced frames (one colour scale
+# for all frames, so brighter means more weight). Ground-truth cue pixels are outlined in
+# green. On `synchrony` the face shows two events; only the one at the time of the vocal cue
+# is outlined, and that is where the weight should go.
+
+# %%
+grid_map = out.video_weight[i].view(*out.video_grid).numpy()  # (T', H', W')
+fig = plot_video_map(arrays.video[clip], grid_map, arrays.video_mask[clip], n_show=8,
+                     title="reinforcement")
+print("saved", save_figure(fig, f"{figures_dir}/05_video_reinforcement_{variant}.png"))
+
+# %% [markdown]
+# ## 4. Are the maps right on every test clip? The pointing game
+#
+# For each correctly classified test clip: does the *highest* weight fall inside the ground
+# truth? Audio: the top frame inside the cue window. Video: the top cell overlapping the cue
+# mask. `chance` is the hit rate of a map that points at random; DESIGN §6 asks for ≥ 90 %.
+
+# %%
+keep = torch.from_numpy(np.flatnonzero(correct))
+sub = to_batch(arrays, test[keep.numpy()])
+pointing = {}
+for name in ("audio_select", "video_weight"):
+    hit, chance = map_pointing(name, getattr(out, name)[keep], sub, out.video_grid)
+    pointing[name] = {"hit_rate": float(hit.float().mean()), "chance": float(chance.mean())}
+record("05.pointing", pointing, run_dir)
+
+# %% [markdown]
+# **Check.** Both maps must beat a random pointer; whether they reach 90 % is measured on the
+# full set in `bench/validity.py` (table in docs/explanations.md). The quick model trains for
+# a few epochs only, so its numbers here are lower than the benchmark's.
+
+# %%
+for name, res in pointing.items():
+    print(f"{name:13s} hit rate {res['hit_rate']:.2f} (chance {res['chance']:.2f})")
+assert pointing["audio_select"]["hit_rate"] > pointing["audio_select"]["chance"]
+
+# %% [markdown]
+# ## 5. Explore every clip
+#
+# The explorer caches the model's outputs for all test clips once, so moving the slider only
+# redraws. Pick the direction (audio→video shows `audio_select` and `video_weight`), or an
+# attribution method (`ig`, `occlusion`: Captum maps for the predicted class, notebook 06).
+# Pass more models as `{"name": model or checkpoint path}`; a model without maps (concat)
+# says so instead of drawing one.
+
+# %%
+explorer = Explorer({"tacfn": model}, {variant: arrays}, indices={variant: test})
+assert explorer.image.value[:4] == b"\x89PNG"
+explorer
+
+# %% [markdown]
+# ## Summary
+#
+# - `audio_select` (B, Ta) and `video_weight` (B, T'·H'·W') come straight out of `forward`,
+#   per clip, each summing to one.
+# - The pointing game turns "the map looks right" into a number against ground truth, with
+#   the chance level beside it.
+# - Maps show where the model *weighs*; whether those places *cause* the prediction is a
+#   different question, answered with attributions in notebook 06.

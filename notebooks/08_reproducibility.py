@@ -1,0 +1,89 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · Reproducibility summary
+#
+# **Goal.** Everything needed to trust and repeat this run in one place: every metric the
+# notebooks recorded, seeds, package versions, git commit, device and data hashes; and one
+# number reproduced from its checkpoint. `tacfn-lite report` writes the same to `run.json`.
+
+# %% tags=["parameters"]
+# Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
+variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
+quick = True  # True: quick data set and few epochs, about a minute on a CPU
+seed = 0
+device = "auto"  # auto | cpu | cuda | mps
+checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
+figures_dir = "../figures"
+run_dir = "../reports/interactive"  # record() writes metrics to run_dir/metrics.json
+cache_dir = "../.cache/tacfn_lite"  # SynthAV cache
+
+# %%
+from pathlib import Path
+
+import pandas as pd
+
+from tacfn_lite import course
+from tacfn_lite.data import load_arrays, make_loaders
+from tacfn_lite.report import environment, load_metrics, record, synthav_hash
+from tacfn_lite.train import evaluate, resolve_device
+
+# %% [markdown]
+# ## 1. Every recorded metric
+#
+# Notebooks call `record(key, value, run_dir)`; keys start with the notebook number.
+
+# %%
+metrics = load_metrics(run_dir)
+table = pd.json_normalize(metrics, sep=" / ").T.rename(columns={0: "value"})
+print(len(metrics), "keys recorded in", Path(run_dir) / "metrics.json")
+table
+
+# %% [markdown]
+# ## 2. Code, packages, device
+
+# %%
+env = environment(Path("..").resolve(), device)
+print("git commit", env["git"]["commit"], "(uncommitted changes)" if env["git"]["dirty"] else "")
+print("device", env["device"], "\nseed", seed, "| python", env["python"], "|", env["platform"])
+pd.Series(env["versions"], name="version").to_frame()
+
+# %% [markdown]
+# ## 3. Data
+#
+# The SynthAV content hash covers every array of the set. If notebook 00 ran in this run
+# folder, the hash it recorded must match the set on disk now.
+
+# %%
+data = synthav_hash({"variant": variant, "quick": quick, "cache_dir": cache_dir})
+print(data)
+key = f"00.data.{variant}.{data['size']}.content_hash"
+if key in metrics:
+    assert metrics[key] == data["content_hash"], "the data changed since notebook 00 ran"
+
+# %% [markdown]
+# ## 4. Reproduce one number from its checkpoint
+#
+# Reload TACFN from `checkpoint_dir` and evaluate it on the test fold again: the accuracy must
+# equal the one recorded when it was trained.
+
+# %%
+cfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir)
+arrays = load_arrays(cfg.data)
+model, history = course.trained_model(cfg, checkpoint_dir, arrays)
+loaders, _ = make_loaders(cfg, arrays)
+again = evaluate(model, loaders["test"], resolve_device(device))["accuracy"]
+print(f"recorded {history['test']['accuracy']:.4f}, re-evaluated {again:.4f}")
+assert abs(again - history["test"]["accuracy"]) < 1e-9
+record("08.tacfn.reproduced_test_accuracy", again, run_dir)
+
+# %% [markdown]
+# **Repeat the whole run.** `tacfn-lite report --quick` executes notebooks 00-09 into
+# `reports/<run-id>/` and writes `run.json`. On a CPU with the same seed, two runs give the same
+# metrics (the test suite checks it); on a GPU, cuDNN kernels may differ in the last digits.

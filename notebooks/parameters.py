@@ -1,0 +1,9 @@
+# Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
+variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
+quick = True  # True: quick data set and few epochs, about a minute on a CPU
+seed = 0
+device = "auto"  # auto | cpu | cuda | mps
+checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
+figures_dir = "../figures"
+run_dir = "../reports/interactive"  # record() writes metrics to run_dir/metrics.json
+cache_dir = "../.cache/tacfn_lite"  # SynthAV cache
