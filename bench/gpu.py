@@ -20,11 +20,12 @@ import sys
 import time
 
 import torch
-from common import base_parser, cpu_model, write_result
+from common import base_parser, write_result
 
 from tacfn_lite.config import get_config
 from tacfn_lite.model import build_model, count_parameters
-from tacfn_lite.train import autocast, resolve_device, seed_everything
+from tacfn_lite.provenance import device_name
+from tacfn_lite.runtime import autocast, resolve_device, seed_everything
 
 SMOKE = {"batch": 2, "frames": 16, "image_size": 64, "steps": 2, "warmup": 1}
 
@@ -75,8 +76,7 @@ def time_steps(args, amp: bool) -> dict:
     median = statistics.median(times)
     return {"amp": amp, "amp_dtype": ("float16" if device.type == "cuda" else "bfloat16") if amp
             else None, "device": str(device),
-            "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
-                            else cpu_model()),
+            "device_name": device_name(device),
             "batch_size": B, "frames": d.n_frames, "image_size": d.image_size, "audio_steps": ta,
             "params": count_parameters(model), "steps_timed": len(times),
             "step_time_s": round(median, 4), "step_time_s_all": [round(t, 4) for t in times],

@@ -95,13 +95,13 @@ def main(argv=None) -> int:
         if args.n_clips:
             test = np.sort(np.random.default_rng(args.seed).choice(test, args.n_clips, replace=False))
         table = validity_table(model, arrays, test, baseline=args.baseline, n_steps=args.ig_steps,
-                               seed=args.seed)
+                               seed=args.seed).to_dict()
         table["targets"] = check_targets(table)
         table["seconds"] = round(time.perf_counter() - t0, 1)
         table["checkpoint"] = str(Path(args.runs) / name / "best.pt")
         table["command"] = "python bench/validity.py " + " ".join(argv or sys.argv[1:])
         result["models"][name] = table
-    result.update(variant="synchrony", size=args.size, split="fold 0 test actors",
+    result.update(variant="synchrony", size=args.size, split=f"fold {cfg.data.fold} test actors",
                   command="python bench/validity.py " + " ".join(argv or sys.argv[1:]),
                   torch=torch.__version__, python=platform.python_version(),
                   content_hash=(arrays.meta or {}).get("content_hash"))

@@ -29,12 +29,12 @@ import inspect
 
 import torch
 
-from tacfn_lite import course
+from tacfn_lite import course, viz
 from tacfn_lite.data import load_arrays, to_batch
 from tacfn_lite.encoders import AudioEncoder, VideoEncoder
 from tacfn_lite.model import build_model, count_parameters
 from tacfn_lite.report import record
-from tacfn_lite.train import seed_everything
+from tacfn_lite.runtime import seed_everything
 from tacfn_lite.viz import save_figure
 
 # %%
@@ -118,7 +118,7 @@ for modality in ("audio", "video"):
     _, history = course.trained_model(mcfg, checkpoint_dir, arrays)
     accs[modality] = record(f"01.{modality}.test_accuracy", history["test"]["accuracy"], run_dir)
 ceil = arrays.meta["ceilings"]
-fig = course.plot_accuracy_bars(accs, {m: ceil[m] for m in accs}, f"unimodal models, {variant}")
+fig = viz.plot_accuracy_bars(accs, {m: ceil[m] for m in accs}, f"unimodal models, {variant}")
 print("saved", save_figure(fig, f"{figures_dir}/01_unimodal_{variant}.png"))
 
 # %% [markdown]

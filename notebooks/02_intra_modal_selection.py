@@ -31,12 +31,12 @@ import inspect
 
 import torch
 
-from tacfn_lite import CLASS_NAMES, course
+from tacfn_lite import CLASS_NAMES, course, viz
 from tacfn_lite.data import load_arrays, make_loaders, to_batch
 from tacfn_lite.fusion import SelectReinforce
 from tacfn_lite.model import build_model
 from tacfn_lite.report import record
-from tacfn_lite.train import seed_everything
+from tacfn_lite.runtime import seed_everything
 from tacfn_lite.validity import map_pointing
 from tacfn_lite.viz import save_figure
 
@@ -112,7 +112,7 @@ with torch.no_grad():
     out = model(batch.audio[show], batch.video[show])
 titles = [CLASS_NAMES[batch.label[i]] for i in show]
 hop_s = cfg.data.hop_length / cfg.data.sample_rate
-fig = course.plot_weights_over_time(out.audio_select.numpy(), batch.audio_mask[show].numpy(),
+fig = viz.plot_weights_over_time(out.audio_select.numpy(), batch.audio_mask[show].numpy(),
                                     hop_s, titles, "audio selection")
 print("saved", save_figure(fig, f"{figures_dir}/02_audio_selection_{variant}.png"))
 

@@ -32,7 +32,7 @@ from dataclasses import replace
 
 import torch
 
-from tacfn_lite import CLASS_NAMES, course
+from tacfn_lite import CLASS_NAMES, course, viz
 from tacfn_lite.data import load_arrays, make_loaders, to_batch
 from tacfn_lite.fusion import SelectReinforce, TACFNFusion
 from tacfn_lite.report import record
@@ -97,7 +97,7 @@ print(f"weight mass on the cue frames {record('03.video_mass_in_cue', mass, run_
 # %%
 show = [int((batch.label == c).nonzero()[0, 0]) for c in (0, 2, 4, 6)]  # four classes
 titles = [CLASS_NAMES[batch.label[i]] for i in show]
-fig = course.plot_weights_over_time(per_frame[show].numpy(), cue_frames[show].numpy(),
+fig = viz.plot_weights_over_time(per_frame[show].numpy(), cue_frames[show].numpy(),
                                     1 / cfg.model.video_rate, titles, "video weight per frame")
 print("saved", save_figure(fig, f"{figures_dir}/03_video_weight_{variant}.png"))
 
@@ -118,7 +118,7 @@ for name, overrides in (course.QUICK_ABLATIONS if quick else course.ABLATIONS).i
     accs[name] = h["test"]["accuracy"]
 record("03.ablations.test_accuracy", accs, run_dir)
 print({name: f"{acc:.1%}" for name, acc in accs.items()})
-fig = course.plot_accuracy_bars(accs, {"fusion": arrays.meta["ceilings"]["fusion"]},
+fig = viz.plot_accuracy_bars(accs, {"fusion": arrays.meta["ceilings"]["fusion"]},
                                 f"TACFN ablations, {variant}")
 print("saved", save_figure(fig, f"{figures_dir}/03_ablations_{variant}.png"))
 

@@ -28,7 +28,7 @@ cache_dir = "../.cache/tacfn_lite"  # SynthAV cache
 # %%
 from IPython.display import Markdown, display
 
-from tacfn_lite import course
+from tacfn_lite import course, viz
 from tacfn_lite.compare import fusion_flops
 from tacfn_lite.data import load_arrays
 from tacfn_lite.model import build_model, count_parameters
@@ -59,7 +59,7 @@ display(Markdown(course.markdown_table(rows, ceilings)))
 # Training loss and validation accuracy per epoch; the dot marks the epoch kept.
 
 # %%
-fig = course.plot_learning_curves(histories)
+fig = viz.plot_learning_curves(histories)
 print("saved", save_figure(fig, f"{figures_dir}/04_learning_curves_{variant}.png"))
 
 # %% [markdown]
@@ -69,7 +69,7 @@ print("saved", save_figure(fig, f"{figures_dir}/04_learning_curves_{variant}.png
 
 # %%
 accs = {name: r["test_accuracy"] for name, r in rows.items()}
-fig = course.plot_accuracy_bars(accs, {k: ceilings[k] for k in ("audio", "late", "fusion")},
+fig = viz.plot_accuracy_bars(accs, {k: ceilings[k] for k in ("audio", "late", "fusion")},
                                 f"test accuracy, {variant} ({'quick' if quick else 'full'})")
 print("saved", save_figure(fig, f"{figures_dir}/04_comparison_{variant}.png"))
 

@@ -164,7 +164,7 @@ print(f"rank correlation trained vs randomised: {corr.mean():.2f} (per clip {cor
 # %%
 idx = test[:32] if quick else test
 tables = {name: validity_table(m, arrays, idx, n_steps=32 if quick else 64,
-                                 n_random=2, n_randomised=8)
+                                 n_random=2, n_randomised=8).to_dict()
           for name, m in models.items()}
 columns = ["accuracy", "audio_select_pointing", "video_weight_pointing", "ig_audio_pointing",
            "ig_video_pointing", "completeness_error_mean", "deletion_auc_ratio",

@@ -33,7 +33,7 @@ from tacfn_lite.data import load_arrays, make_loaders
 from tacfn_lite.report import record
 from tacfn_lite.robustness import (default_conditions, evaluate_robustness,
                                    format_robustness, training_stats)
-from tacfn_lite.train import resolve_device
+from tacfn_lite.runtime import resolve_device
 from tacfn_lite.viz import plot_robustness, save_figure
 
 # %% [markdown]

@@ -32,7 +32,8 @@ import pandas as pd
 from tacfn_lite import course
 from tacfn_lite.data import load_arrays, make_loaders
 from tacfn_lite.report import environment, load_metrics, record, synthav_hash
-from tacfn_lite.train import evaluate, resolve_device
+from tacfn_lite.runtime import resolve_device
+from tacfn_lite.train import evaluate
 
 # %% [markdown]
 # ## 1. Every recorded metric

@@ -38,7 +38,7 @@ import pandas as pd
 
 from tacfn_lite.data import load_arrays
 from tacfn_lite.data.splits import make_manifest, split_indices
-from tacfn_lite.leakage import find_overlaps
+from tacfn_lite.data.leakage import find_overlaps
 from tacfn_lite.protocols import (pick_epochs, protocol_config, random_clip_split,
                                   run_protocols, summary_rows)
 from tacfn_lite.report import record

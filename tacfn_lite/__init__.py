@@ -5,7 +5,7 @@ Importing the package has no side effects: no seeding, no plotting style, no dow
 
 __version__ = "0.1.0"
 
-CLASS_NAMES = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+from .config import CLASS_NAMES  # noqa: E402,F401  (SynthAV/RAVDESS class names)
 
 
 def __getattr__(name: str):

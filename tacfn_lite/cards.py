@@ -6,17 +6,15 @@ Printed by ``tacfn-lite evaluate``; notebook 08 and the report link it.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
 import time
-from importlib import metadata
 from pathlib import Path
 
 import torch
 
 from .config import RunConfig
 from .io import atomic_write_text
+from .provenance import device_name, file_sha256, package_versions
 
 CARD_JSON, CARD_MD = "model_card.json", "model_card.md"
 CARD_VERSION = 1
@@ -30,35 +28,7 @@ LICENCES = {
     "iemocap": "IEMOCAP (Busso et al. 2008): USC SAIL release agreement; research use by the "
                "licensee only, no redistribution of the data.",
 }
-PACKAGES = ("tacfn-lite", "torch", "numpy", "librosa", "av", "captum", "opencv-python-headless")
 SUMMARY_KEYS = ("n", "accuracy", "uar", "macro_f1", "majority_baseline", "chance_baseline")
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages a result depends on (``None`` when absent)."""
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def describe_device(device: torch.device | str) -> str:
-    device = torch.device(device)
-    if device.type == "cuda" and torch.cuda.is_available():
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"{device} ({platform.processor() or platform.machine()}, "\
-           f"{torch.get_num_threads()} threads)"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict | None = None,
@@ -90,7 +60,7 @@ def build_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict |
         "selection": {"rule": "best validation accuracy", "best_epoch": history.best_epoch,
                       "epochs_run": len(history.epochs), "epochs_planned": cfg.train.epochs},
         "metrics": {"val": history.val, "test": history.test},
-        "training": {"device": describe_device(device),
+        "training": {"device": device_name(device),
                      "seconds": round(sum(r["seconds"] for r in history.epochs), 2),
                      "seconds_per_epoch": round(history.seconds_per_epoch, 3)},
         "versions": package_versions(),

@@ -44,15 +44,11 @@ def load_or_train(cfg: RunConfig, checkpoint_path: str | Path, arrays=None,
     if path.exists():
         log.info("loading %s", path)
         return load_model(path, device)
-    from .data import make_loaders  # training-only imports
-    from .train import fit, seed_everything
+    from .train import train_model
 
     cfg = replace(cfg, train=replace(cfg.train, out_dir=str(path.parent)))
     log.info("%s not found: training %s for %d epochs", path, cfg.model.model, cfg.train.epochs)
-    loaders, manifest = make_loaders(cfg, arrays=arrays, progress=False)
-    seed_everything(cfg.train.seed)  # initial weights follow the seed
-    model = build_model(cfg.model)
-    fit(model, loaders, cfg, manifest=manifest)
+    train_model(cfg, arrays=arrays, progress=False)
     best = path.parent / "best.pt"
     if best.resolve() != path.resolve():
         atomic_write(path, lambda fh: fh.write(best.read_bytes()))

@@ -79,19 +79,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .config import RunConfig
+    from .checkpoints import load_model
     from .data import make_loaders
-    from .io import load_checkpoint
-    from .model import build_model
-    from .train import evaluate, resolve_device
+    from .runtime import resolve_device
+    from .train import evaluate
 
-    ckpt = load_checkpoint(args.checkpoint)
-    cfg = RunConfig.from_dict(ckpt["config"])
-    model = build_model(cfg.model)
-    model.load_state_dict(ckpt["model"])
-    loaders, _ = make_loaders(cfg)
     device = resolve_device(args.device or "auto")
-    res = evaluate(model.to(device), loaders[args.split], device)
+    model, cfg = load_model(args.checkpoint, device)
+    loaders, _ = make_loaders(cfg)
+    res = evaluate(model, loaders[args.split], device)
     summary = {k: res[k] for k in ("n", "accuracy", "uar", "macro_f1", "majority_baseline",
                                    "chance_baseline", "confusion")}
     if cfg.data.name == "iemocap":  # MulT's per-emotion binary accuracy and weighted F1
@@ -141,7 +137,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_check_splits(args) -> int:
-    from .leakage import check_splits
+    from .data.leakage import check_splits
 
     print(json.dumps(check_splits(args.manifest), indent=1))
     return 0
@@ -164,7 +160,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .inference import explain_prediction, predict
+    from .inference import predict
+    from .viz import explain_prediction
 
     pred = predict(args.clip, args.checkpoint, audio=args.audio, landmarks=args.landmarks,
                    device=args.device, allow_centre_crop=args.centre_crop)

@@ -7,7 +7,6 @@ with encoder outputs as input) and seconds per epoch.
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,10 +15,12 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from .checkpoints import load_model
 from .config import MODELS, RunConfig
 from .data import load_arrays
 from .io import atomic_write_text
 from .model import build_model, count_parameters
+from .provenance import machine_info
 from .train import train_model
 
 
@@ -62,9 +63,7 @@ def _finished_run(cfg: RunConfig) -> dict | None:
     out = Path(cfg.train.out_dir)
     if not (out / "history.json").is_file() or not (out / "best.pt").is_file():
         return None
-    from .io import load_checkpoint
-
-    if load_checkpoint(out / "best.pt")["config"] != cfg.to_dict():
+    if load_model(out / "best.pt")[1] != cfg:
         return None
     hist = json.loads((out / "history.json").read_text())
     return hist if len(hist["epochs"]) == cfg.train.epochs or cfg.train.patience else None
@@ -107,8 +106,7 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
         "data": base.data.__dict__, "train": {**base.train.__dict__, "seed": list(seeds)},
         "ceilings": (arrays.meta or {}).get("ceilings"),
         "data_hash": (arrays.meta or {}).get("content_hash"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "machine": machine_info(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "baselines": split_baselines(base, arrays),
         "models": rows,

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+CLASS_NAMES = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 MODELS = ("tacfn", "concat", "late", "mult", "audio", "video")
 DIRECTIONS = ("audio->video", "video->audio", "both")
 VARIANTS = ("complementary", "redundant", "synchrony")

@@ -12,6 +12,12 @@ from torch import nn
 from .config import ModelConfig
 
 
+# Which maps show a direction: (map over video cells, map over audio tokens).
+DIRECTION_MAPS = {"audio->video": ("video_weight", "audio_select"),
+                  "video->audio": ("video_select", "audio_weight"),
+                  "both": ("video_weight", "audio_select")}
+
+
 @dataclass(frozen=True)
 class FusionOutput:
     """What every model returns. Maps are per sample, normalised over tokens, never batch-reduced.

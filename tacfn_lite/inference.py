@@ -5,12 +5,11 @@ or ``tacfn_lite.predict(path, checkpoint)`` (this module is ``inference`` so tha
 Runs exactly the preprocessing the checkpoint's data config describes (window of
 ``duration`` seconds, ``n_frames`` face crops of ``image_size``², audio resampled to
 ``sample_rate``, MFCC with ``n_mfcc``/``hop_length``), using the same decode / crop / MFCC
-functions as ``prepare`` (``data.media``, ``data.ravdess``). docs/predict-and-cards.md.
+functions as ``prepare`` (``data.media``, ``data.features``). docs/predict-and-cards.md.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +17,17 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from torch import nn
+from tqdm.auto import tqdm
 
-from .config import DataConfig, RunConfig
-from .data.media import clip_window, decode_audio, decode_video, mfcc_window, video_length
+from .config import CLASS_NAMES, DataConfig, RunConfig
+from .data.core import ClipArrays, to_batch
+from .data.media import featurise_clip, video_length
+from .fusion import FusionOutput
 
 log = logging.getLogger(__name__)
 
 MIN_LENGTH_SHARE = 0.95  # a clip shorter than 95 % of the checkpoint's window is refused
-MAP_NAMES = {"audio->video": ("video_weight", "audio_select"),  # (video map, audio map)
-             "video->audio": ("video_select", "audio_weight"),
-             "both": ("video_weight", "audio_select")}
-
 
 @dataclass(frozen=True)
 class Prediction:
@@ -89,8 +88,6 @@ def load_clip(video: str | Path, cfg: DataConfig, audio: str | Path | None = Non
     Returns:
         mfcc ``(Ta, F)`` float32, faces ``(T, S, S, 3)`` uint8, crop method, window start (s).
     """
-    from .data.ravdess import crop_faces  # the face-crop chain prepare uses
-
     video = Path(video)
     if not video.is_file():
         raise ValueError(f"{video}: clip not found")
@@ -105,20 +102,16 @@ def load_clip(video: str | Path, cfg: DataConfig, audio: str | Path | None = Non
     if length < MIN_LENGTH_SHARE * cfg.duration:
         raise ValueError(f"{video}: clip too short ({length:.2f} s); this checkpoint was trained "
                          f"on {cfg.duration:g} s windows (data.duration)")
-    t0, times = clip_window(length, cfg)
-    frames, numbers = decode_video(video, times)  # (T, H, W, 3) at native size
-    faces, method = crop_faces(frames, numbers, csv, cfg.image_size)  # (T, S, S, 3)
-    if method == "centre" and not allow_centre_crop:
+    mfcc, faces, info = featurise_clip(video, audio, csv, cfg)  # (Ta, F), (T, S, S, 3)
+    if info["crop"] == "centre" and not allow_centre_crop:
         raise ValueError(f"{video}: no face found (no landmark CSV and the face detector found "
                          "none); pass --landmarks CSV, or --centre-crop to use the centre square")
-    wave, sr = decode_audio(audio)
-    mfcc = mfcc_window(wave, sr, t0, cfg)  # (Ta, F)
     if cfg.name != "synthav":  # prepared shards hold MFCC as float16: feed what training saw
         mfcc = mfcc.astype(np.float16)
-    return mfcc.astype(np.float32), faces, method, round(t0, 4)
+    return mfcc.astype(np.float32), faces, info["crop"], info["window_start"]
 
 
-def _inputs(mfcc: np.ndarray, faces: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def clip_inputs(mfcc: np.ndarray, faces: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Model inputs as ``to_batch`` makes them: audio ``(1, Ta, F)``, video ``(1, T, 3, S, S)``."""
     audio = torch.from_numpy(mfcc)[None]
     video = torch.from_numpy(np.ascontiguousarray(faces))[None].permute(0, 1, 4, 2, 3)
@@ -140,7 +133,7 @@ def predict(path: str | Path, checkpoint: str | Path, audio: str | Path | None =
         raise ValueError(f"{checkpoint}: trained on pre-extracted features ({cfg.data.name}); "
                          "predict needs a model trained on video frames")
     mfcc, faces, crop, t0 = load_clip(path, cfg.data, audio, landmarks, allow_centre_crop)
-    a, v = _inputs(mfcc, faces)
+    a, v = clip_inputs(mfcc, faces)
     with torch.no_grad():
         probs = model.eval()(a.to(device), v.to(device)).logits.float().softmax(-1)[0].cpu()
     names = _class_names(cfg)
@@ -151,47 +144,35 @@ def _class_names(cfg: RunConfig) -> tuple[str, ...]:
     from importlib import import_module
 
     if cfg.data.name == "synthav":
-        from . import CLASS_NAMES
-
         return CLASS_NAMES
     return tuple(import_module(f".data.{cfg.data.name}", __package__).CLASS_NAMES)
 
 
-def explain_prediction(pred: Prediction, checkpoint: str | Path, out_dir: str | Path,
-                       device: str = "cpu", ig_steps: int = 32) -> list[Path]:
-    """Write the attention-map figure (TACFN-style models) and the Captum IG figure for the
-    predicted class into ``out_dir``, plus ``prediction.json``; the paths written."""
-    import matplotlib.pyplot as plt
+@torch.no_grad()
+def predict_arrays(model: nn.Module, arrays: ClipArrays, idx=None, *, batch_size: int = 64,
+                   device: torch.device | str | None = None, transform=None,
+                   progress: bool = False) -> FusionOutput:
+    """The one batched inference over stored clips: ``model`` (eval mode) on rows ``idx`` of
+    ``arrays`` (all rows when None), one :class:`FusionOutput` on the CPU with every field
+    concatenated in ``idx`` order. ``transform(audio, video) -> (audio, video)`` perturbs each
+    batch first (robustness). Used by validity, robustness and the explorer.
 
-    from .checkpoints import load_model
-    from .explain import attribute
-    from .io import atomic_write_text
-    from .viz import plot_explanation, save_figure
-
-    model, cfg = load_model(checkpoint, device)
-    out = Path(out_dir)
-    a, v = _inputs(pred.audio, pred.video)
-    target = int(pred.probs.argmax())
-    title = f"{Path(pred.path).name}: {pred.label} (p={pred.probs[target]:.2f})"
-    written = [atomic_write_text(out / "prediction.json", json.dumps(pred.to_dict(), indent=1))]
-    with torch.no_grad():
-        res = model(a.to(device), v.to(device))
-    vname, aname = MAP_NAMES[cfg.model.direction]
-    vmap, amap = getattr(res, vname), getattr(res, aname)
-    if vmap is not None or amap is not None:
-        vmap = None if vmap is None else vmap[0].cpu().numpy().reshape(res.video_grid)
-        amap = None if amap is None else amap[0].cpu().numpy()
-        fig = plot_explanation(pred.video, pred.audio, vmap, amap, title=f"attention: {title}",
-                               map_names=(vname, aname))
-        written.append(save_figure(fig, out / "attention.png"))
-        plt.close(fig)
-    else:
-        log.info("%s returns no attention maps; only the Captum figure is written", cfg.model.model)
-    attr = attribute(model, a.to(device), v.to(device), torch.tensor([target], device=device),
-                     "ig", "mean", n_steps=ig_steps)
-    fig = plot_explanation(pred.video, pred.audio, attr.video_pixels()[0].cpu().numpy(),
-                           attr.audio[0].cpu().numpy(), title=f"integrated gradients: {title}",
-                           signed=True, map_names=("IG video", "IG audio"))
-    written.append(save_figure(fig, out / "integrated_gradients.png"))
-    plt.close(fig)
-    return written
+    Shapes: logits ``(len(idx), C)``; maps ``(len(idx), Ta)`` / ``(len(idx), N)`` or None.
+    """
+    model.eval()
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    idx = np.arange(len(arrays)) if idx is None else np.asarray(idx)
+    parts = []
+    for start in tqdm(range(0, len(idx), batch_size), desc="predict", leave=False,
+                      disable=not progress):
+        batch = to_batch(arrays, idx[start:start + batch_size])
+        audio, video = batch.audio, batch.video
+        if transform is not None:
+            audio, video = transform(audio, video)
+        parts.append(model(audio.to(device), video.to(device)))
+    if not parts:
+        raise ValueError("predict_arrays: no clips selected")
+    cat = lambda name: (None if getattr(parts[0], name) is None  # noqa: E731
+                        else torch.cat([getattr(p, name).float().cpu() for p in parts]))
+    maps = ("logits", "audio_select", "video_weight", "video_select", "audio_weight")
+    return FusionOutput(**{name: cat(name) for name in maps}, video_grid=parts[0].video_grid)

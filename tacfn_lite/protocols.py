@@ -9,19 +9,18 @@ picked on test, as the public CFN-SR/MSAF RAVDESS code did).
 from __future__ import annotations
 
 import logging
-import time
+import tempfile
 from dataclasses import replace
 
 import numpy as np
-import torch
-
 from .config import RunConfig, get_config
 from .data import make_loaders
 from .data.core import ClipArrays
 from .data.splits import make_manifest, split_indices
-from .leakage import find_overlaps
+from .data.leakage import find_overlaps
 from .model import build_model
-from .train import resolve_device, run_epoch, seed_everything
+from .runtime import resolve_device, seed_everything
+from .train import fit, run_epoch
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,9 @@ def random_clip_split(actor_split: dict[str, np.ndarray], seed: int) -> dict[str
 
 
 def train_track(cfg: RunConfig, arrays: ClipArrays, split: dict[str, np.ndarray]) -> dict:
-    """Train ``cfg.model`` for ``cfg.train.epochs`` on ``split``; validation and test accuracy
-    after every epoch (the test numbers are recorded for the lesson, never used to train).
+    """Train ``cfg.model`` for ``cfg.train.epochs`` on ``split`` with :func:`train.fit`; validation
+    and test accuracy after every epoch (the test numbers are recorded for the lesson, never
+    used to train). ``split`` may leak on purpose, so it is not leak-checked here.
 
     Returns:
         ``{"val_accuracy": [...], "test_accuracy": [...], "seconds": float}``, one entry per epoch.
@@ -66,15 +66,18 @@ def train_track(cfg: RunConfig, arrays: ClipArrays, split: dict[str, np.ndarray]
     arrays = replace(arrays, meta={**(arrays.meta or {}), "fixed_split": split})
     loaders, _ = make_loaders(cfg, arrays, progress=False)
     device = resolve_device(cfg.train.device)
-    seed_everything(cfg.train.seed)
-    model = build_model(cfg.model).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    val, test, t0 = [], [], time.perf_counter()
-    for _ in range(cfg.train.epochs):
-        run_epoch(model, loaders["train"], device, optimizer=opt)
-        val.append(run_epoch(model, loaders["val"], device)["accuracy"])
-        test.append(run_epoch(model, loaders["test"], device)["accuracy"])
-    return {"val_accuracy": val, "test_accuracy": test, "seconds": time.perf_counter() - t0}
+
+    def test_accuracy(epoch: int, row: dict, model) -> None:
+        row["test_accuracy"] = run_epoch(model, loaders["test"], device)["accuracy"]
+
+    with tempfile.TemporaryDirectory(prefix="tacfn-protocols-") as tmp:
+        run_cfg = replace(cfg, train=replace(cfg.train, out_dir=tmp, patience=0))
+        seed_everything(cfg.train.seed)
+        history = fit(build_model(cfg.model), loaders, run_cfg, on_epoch=test_accuracy)
+    rows = history.epochs
+    return {"val_accuracy": [r["val_accuracy"] for r in rows],
+            "test_accuracy": [r["test_accuracy"] for r in rows],
+            "seconds": sum(r["seconds"] for r in rows)}
 
 
 def pick_epochs(track: dict) -> dict:

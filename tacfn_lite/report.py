@@ -12,12 +12,9 @@ import html
 import json
 import logging
 import os
-import platform
 import resource
-import subprocess
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +29,6 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 # Every notebook's `parameters` cell defines these; the report passes them all to each notebook.
 DEFAULT_PARAMETERS = {"variant": "complementary", "seed": 0, "device": "auto"}
 PATH_PARAMETERS = ("run_dir", "checkpoint_dir", "figures_dir", "cache_dir")
-PACKAGES = ("tacfn-lite", "torch", "numpy", "captum", "librosa", "matplotlib", "seaborn",
-            "papermill", "nbconvert", "nbformat", "ipykernel", "av", "opencv-python-headless")
 
 
 class ReportError(RuntimeError):
@@ -104,50 +99,13 @@ def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> lis
     return found
 
 
-def cpu_name() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def environment(repo: Path, device: str) -> dict:
     """Git commit, package versions, Python, platform and the device the notebooks ran on."""
-    import torch
+    from .provenance import git_state, machine_info, package_versions
+    from .runtime import resolve_device
 
-    from .train import resolve_device
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
-                                 timeout=20, check=True)
-            return out.stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    dev = resolve_device(device)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "git": {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None
-                else None},
-        "python": platform.python_version(), "platform": platform.platform(),
-        "versions": versions,
-        "device": {"requested": device, "resolved": str(dev), "name": name,
-                   "torch_threads": torch.get_num_threads(),
-                   "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else os.cpu_count()},
-    }
+    return {"git": git_state(repo), "versions": package_versions(),
+            "machine": machine_info(resolve_device(device)), "device_requested": device}
 
 
 def synthav_hash(params: dict) -> dict | None:
@@ -255,7 +213,7 @@ def _index_html(run: dict) -> str:
             f"<p>{'quick' if run['quick'] else 'full'} run, {run['seconds_total']} s, status "
             f"<b>{e(run['status'])}</b>; commit {e(str(git['commit']))}"
             f"{' (uncommitted changes)' if git['dirty'] else ''}; device "
-            f"{e(run['environment']['device']['resolved'])}. "
+            f"{e(run['environment']['machine']['device'])}. "
             f"<a href='run.json'>run.json</a></p><table><tr><th>notebook</th><th>status</th>"
             f"<th>seconds</th><th>output</th><th>error</th></tr>{rows}</table><h2>Figures</h2>"
             f"<ul>{figures}</ul><h2>Metrics</h2>"

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.core import ClipArrays, to_batch
+from .data.core import ClipArrays
+from .inference import predict_arrays
 from .metrics import classification_metrics
 
 MODALITIES = ("audio", "video")
@@ -141,13 +142,9 @@ def evaluate_robustness(models: dict[str, nn.Module], test: ClipArrays, stats: M
         model.eval().to(device)
         for c_idx, cond in enumerate(conditions):
             gen = torch.Generator().manual_seed(seed * 1000 + c_idx)  # same noise for every model
-            preds = []
-            for start in range(0, len(test), batch_size):
-                batch = to_batch(test, np.arange(start, min(start + batch_size, len(test))))
-                audio, video = perturb(batch.audio, batch.video, cond, stats, gen)
-                logits = model(audio.to(device), video.to(device)).logits
-                preds.append(logits.argmax(-1).cpu())
-            m = classification_metrics(test.labels, torch.cat(preds).numpy(), n_classes)
+            out = predict_arrays(model, test, batch_size=batch_size, device=device,
+                                 transform=lambda a, v: perturb(a, v, cond, stats, gen))  # noqa: B023
+            m = classification_metrics(test.labels, out.logits.argmax(-1).numpy(), n_classes)
             rows.append({"model": name, "condition": cond.name, **asdict(cond), "n": len(test),
                          "accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"]})
     clean = {r["model"]: r["accuracy"] for r in rows if r["kind"] == "clean"}

@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import time
-from contextlib import nullcontext
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,10 +22,14 @@ from tqdm.auto import tqdm
 from .cards import write_card
 from .config import RunConfig
 from .io import atomic_torch_save, atomic_write_text, load_checkpoint
-from .leakage import check_manifest
+from .data.leakage import check_manifest
 from .metrics import classification_metrics
+from .runtime import autocast, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
+
+# on_epoch(epoch, row, model): called after each epoch's validation; may add keys to ``row``.
+EpochCallback = Callable[[int, dict, nn.Module], None]
 
 
 @dataclass
@@ -43,34 +46,6 @@ class History:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU; an unavailable explicit choice raises."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return dev
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def autocast(device: torch.device, enabled: bool):
-    """Mixed precision: fp16 on CUDA (with a GradScaler), bf16 on CPU; off unless asked for."""
-    if not enabled:
-        return nullcontext()
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def run_epoch(model: nn.Module, loader, device: torch.device, *, optimizer=None, scaler=None,
@@ -141,8 +116,8 @@ def _check_resumable(ckpt: dict, cfg: RunConfig, path: Path) -> None:
             raise ValueError(f"{path}: cannot resume, its {section} config differs from this run's")
 
 
-def train_model(cfg: RunConfig, *, arrays=None, resume: bool = False,
-                progress: bool = True) -> tuple[nn.Module, History]:
+def train_model(cfg: RunConfig, *, arrays=None, resume: bool = False, progress: bool = True,
+                on_epoch: EpochCallback | None = None) -> tuple[nn.Module, History]:
     """Seed, build the loaders and the model, then :func:`fit`: the whole run from a config.
 
     Seeding happens before the model is built, so the initial weights depend only on the seed.
@@ -154,23 +129,26 @@ def train_model(cfg: RunConfig, *, arrays=None, resume: bool = False,
     loaders, manifest = make_loaders(cfg, arrays, progress=progress, distributed=distributed)
     seed_everything(cfg.train.seed)
     model = build_model(cfg.model)
-    return model, fit(model, loaders, cfg, resume=resume, manifest=manifest)
+    return model, fit(model, loaders, cfg, resume=resume, manifest=manifest, on_epoch=on_epoch)
 
 
-def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False,
-        manifest: dict | None = None) -> History:
-    """Train ``model`` on ``loaders['train']``, pick the epoch on ``loaders['val']`` only, then
-    evaluate the picked weights on val and test. Build ``model`` after
-    ``seed_everything(cfg.train.seed)`` (or use :func:`train_model`) for reproducible runs.
+@dataclass
+class _Run:
+    """What one training run carries from epoch to epoch."""
 
-    Writes to ``cfg.train.out_dir``: ``last.pt`` (every epoch, for resume), ``best.pt`` (picked
-    on validation), ``history.json`` and ``metrics.json``. With ``resume=True`` and a
-    ``last.pt`` present, training continues where it stopped and, on CPU with the same seed,
-    ends with the same metrics as an uninterrupted run.
-    """
-    tc, out = cfg.train, Path(cfg.train.out_dir)
-    if manifest is not None:  # refuse to train on splits that share actors/utterances/files
-        check_manifest(manifest, source="split manifest")
+    model: nn.Module
+    net: nn.Module  # the model, wrapped in DDP under torchrun
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    out: Path
+    history: History
+    start: int = 0
+
+
+def _setup(model: nn.Module, cfg: RunConfig) -> _Run:
+    """Device (the local GPU under torchrun), DDP wrapper, optimiser and gradient scaler."""
+    tc = cfg.train
     distributed = _init_distributed(tc.device)
     device = resolve_device(tc.device)
     if distributed and device.type == "cuda":
@@ -184,66 +162,113 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
             find_unused_parameters=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=tc.amp and device.type == "cuda")
-    history, start = History(checkpoint=str(out / "best.pt")), 0
+    out = Path(tc.out_dir)
+    return _Run(model, net, optimizer, scaler, device, out, History(checkpoint=str(out / "best.pt")))
+
+
+def _resume(run: _Run, train_loader, cfg: RunConfig) -> None:
+    """Continue from ``last.pt``: weights, optimiser, scaler, RNG and loader state, history."""
+    last = run.out / "last.pt"
+    if not last.exists():
+        return
+    ckpt = load_checkpoint(last, map_location=run.device)
+    _check_resumable(ckpt, cfg, last)
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    if ckpt.get("scaler"):
+        run.scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng"])
+    train_loader.generator.set_state(ckpt["loader_rng"])
+    run.history.epochs = json.loads(ckpt["history"])
+    run.history.best_epoch, run.history.best_val_accuracy = ckpt["best_epoch"], ckpt["best_val"]
+    run.start = ckpt["epoch"] + 1
+    log.info("resumed from %s at epoch %d", last, run.start)
+
+
+def _save_epoch(run: _Run, cfg: RunConfig, epoch: int, improved: bool, train_loader) -> None:
+    """``best.pt`` when validation improved, ``last.pt`` always (everything resume needs)."""
+    h = run.history
+    state = {"model": run.model.state_dict(), "config": cfg.to_dict(), "epoch": epoch}
+    if improved:
+        atomic_torch_save({**state, "val_accuracy": h.best_val_accuracy}, run.out / "best.pt")
+    atomic_torch_save({**state, "optimizer": run.optimizer.state_dict(),
+                       "scaler": run.scaler.state_dict() if run.scaler.is_enabled() else None,
+                       "rng": torch.get_rng_state(),
+                       "loader_rng": train_loader.generator.get_state(),
+                       "history": json.dumps(h.epochs), "best_epoch": h.best_epoch,
+                       "best_val": h.best_val_accuracy}, run.out / "last.pt")
+
+
+def _epoch(run: _Run, loaders: dict, epoch: int, tc) -> dict:
+    """Train one epoch, validate, and return the history row."""
+    t0 = time.perf_counter()
     train_loader = loaders["train"]
-    last = out / "last.pt"
-    if resume and last.exists():
-        ckpt = load_checkpoint(last, map_location=device)
-        _check_resumable(ckpt, cfg, last)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"]) if ckpt.get("scaler") else None
-        torch.set_rng_state(ckpt["rng"])
-        train_loader.generator.set_state(ckpt["loader_rng"])
-        history.epochs = json.loads(ckpt["history"])
-        history.best_epoch, history.best_val_accuracy = ckpt["best_epoch"], ckpt["best_val"]
-        start = ckpt["epoch"] + 1
-        log.info("resumed from %s at epoch %d", last, start)
-    for epoch in range(start, tc.epochs):
+    if hasattr(train_loader.sampler, "set_epoch"):
+        train_loader.sampler.set_epoch(epoch)
+    tr = run_epoch(run.net, train_loader, run.device, optimizer=run.optimizer, scaler=run.scaler,
+                   amp=tc.amp, desc=f"epoch {epoch + 1}/{tc.epochs}",
+                   progress=tc.progress and _rank() == 0)
+    va = run_epoch(run.model, loaders["val"], run.device, amp=tc.amp)
+    return {"epoch": epoch, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"],
+            "val_loss": va["loss"], "val_accuracy": va["accuracy"],
+            "seconds": time.perf_counter() - t0}
+
+
+def _finish(run: _Run, loaders: dict, cfg: RunConfig, manifest: dict | None) -> History:
+    """Reload the weights picked on validation, evaluate them on val and test, write
+    ``history.json``, the split manifest and the model card."""
+    h, tc = run.history, cfg.train
+    if _is_distributed():
+        dist.barrier()
+    best = load_checkpoint(run.out / "best.pt", map_location=run.device)
+    run.model.load_state_dict(best["model"])
+    names = getattr(loaders["val"].dataset.arrays, "class_names", None) or None
+    h.val = evaluate(run.model, loaders["val"], run.device, tc.amp, names)
+    if "test" in loaders:
+        h.test = evaluate(run.model, loaders["test"], run.device, tc.amp, names)
+    secs = [r["seconds"] for r in h.epochs]
+    h.seconds_per_epoch = float(np.median(secs)) if secs else 0.0
+    if _rank() == 0:
+        atomic_write_text(run.out / "history.json", json.dumps(h.to_dict(), indent=1))
+        if manifest is not None:
+            atomic_write_text(run.out / "split_manifest.json", json.dumps(manifest, indent=1))
+        write_card(cfg, h, run.out / "best.pt", manifest, run.device)
+    return h
+
+
+def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False,
+        manifest: dict | None = None, on_epoch: EpochCallback | None = None) -> History:
+    """Train ``model`` on ``loaders['train']``, pick the epoch on ``loaders['val']`` only, then
+    evaluate the picked weights on val and test. Build ``model`` after
+    ``seed_everything(cfg.train.seed)`` (or use :func:`train_model`) for reproducible runs.
+
+    Writes to ``cfg.train.out_dir``: ``last.pt`` (every epoch, for resume), ``best.pt`` (picked
+    on validation), ``history.json``, ``model_card.json/.md`` and, given a ``manifest`` (which
+    is checked for leaks first), ``split_manifest.json``. With ``resume=True`` and a ``last.pt``
+    present, training continues where it stopped and, on CPU with the same seed, ends with the
+    same metrics as an uninterrupted run. ``on_epoch(epoch, row, model)`` runs after each
+    epoch's validation and may add numbers to ``row`` (notebook 09 adds test accuracy there,
+    for the lesson only; selection never reads them).
+    """
+    if manifest is not None:  # refuse to train on splits that share actors/utterances/files
+        check_manifest(manifest, source="split manifest")
+    run, tc = _setup(model, cfg), cfg.train
+    if resume:
+        _resume(run, loaders["train"], cfg)
+    for epoch in range(run.start, tc.epochs):
         # early stop: epochs without a validation gain, derived from the history (so a resumed
         # run stops where the uninterrupted one did)
-        if tc.patience and history.epochs and epoch - 1 - history.best_epoch >= tc.patience:
+        if tc.patience and run.history.epochs and epoch - 1 - run.history.best_epoch >= tc.patience:
             log.info("early stop: no validation gain in %d epochs", tc.patience)
             break
-        t0 = time.perf_counter()
-        if hasattr(train_loader.sampler, "set_epoch"):
-            train_loader.sampler.set_epoch(epoch)
-        tr = run_epoch(net, train_loader, device, optimizer=optimizer, scaler=scaler, amp=tc.amp,
-                       desc=f"epoch {epoch + 1}/{tc.epochs}", progress=tc.progress and _rank() == 0)
-        va = run_epoch(model, loaders["val"], device, amp=tc.amp)
-        row = {"epoch": epoch, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"],
-               "val_loss": va["loss"], "val_accuracy": va["accuracy"],
-               "seconds": time.perf_counter() - t0}
-        history.epochs.append(row)
-        improved = va["accuracy"] > history.best_val_accuracy
+        row = _epoch(run, loaders, epoch, tc)
+        if on_epoch is not None:
+            on_epoch(epoch, row, model)
+        run.history.epochs.append(row)
+        improved = row["val_accuracy"] > run.history.best_val_accuracy
         if improved:
-            history.best_epoch, history.best_val_accuracy = epoch, va["accuracy"]
+            run.history.best_epoch, run.history.best_val_accuracy = epoch, row["val_accuracy"]
         if _rank() == 0:
-            state = {"model": model.state_dict(), "config": cfg.to_dict(), "epoch": epoch}
-            if improved:
-                atomic_torch_save({**state, "val_accuracy": va["accuracy"]}, out / "best.pt")
-            atomic_torch_save({**state, "optimizer": optimizer.state_dict(),
-                               "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-                               "rng": torch.get_rng_state(),
-                               "loader_rng": train_loader.generator.get_state(),
-                               "history": json.dumps(history.epochs),
-                               "best_epoch": history.best_epoch,
-                               "best_val": history.best_val_accuracy}, last)
+            _save_epoch(run, cfg, epoch, improved, loaders["train"])
         log.info("epoch %d: %s", epoch, row)
-
-    if distributed:
-        dist.barrier()
-    best = load_checkpoint(out / "best.pt", map_location=device)
-    model.load_state_dict(best["model"])
-    names = getattr(loaders["val"].dataset.arrays, "class_names", None) or None
-    history.val = evaluate(model, loaders["val"], device, tc.amp, names)
-    if "test" in loaders:
-        history.test = evaluate(model, loaders["test"], device, tc.amp, names)
-    secs = [r["seconds"] for r in history.epochs]
-    history.seconds_per_epoch = float(np.median(secs)) if secs else 0.0
-    if _rank() == 0:
-        atomic_write_text(out / "history.json", json.dumps(history.to_dict(), indent=1))
-        if manifest is not None:
-            atomic_write_text(out / "split_manifest.json", json.dumps(manifest, indent=1))
-        write_card(cfg, history, out / "best.pt", manifest, device)  # model_card.json/.md
-    return history
+    return _finish(run, loaders, cfg, manifest)

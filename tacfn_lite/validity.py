@@ -10,12 +10,13 @@ any of its pixels is (:func:`cell_mask`); pixel-level maps (IG) are scored per p
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from .data.core import ClipArrays, to_batch
+from .data.core import Batch, ClipArrays, to_batch
 from .explain import (
     integrated_gradients,
     make_baselines,
@@ -24,6 +25,8 @@ from .explain import (
     randomised_copy,
     rank_correlation,
 )
+from .fusion import FusionOutput
+from .inference import predict_arrays
 
 log = logging.getLogger(__name__)
 
@@ -133,100 +136,213 @@ def unit_scores(attr, grid=None):
     return attr.audio_time(), pixels_to_grid(pixels, grid or (pixels.shape[1], 4, 4))
 
 
-def _mean(x: list[torch.Tensor]) -> float:
-    return float(torch.cat(x).float().mean()) if x and sum(len(t) for t in x) else float("nan")
+@dataclass(frozen=True)
+class Pointing:
+    """Share of clips whose map's top position lies in the ground truth (``hit``) and the share
+    a uniformly random map would reach (``chance``)."""
+
+    hit: float
+    chance: float
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Mean deletion or insertion curve for the IG order and for random orders, with AUCs."""
+
+    ig: list[float]
+    random: list[float]
+    ig_auc: float
+    random_auc: float
+
+    @property
+    def auc_ratio(self) -> float:
+        return self.ig_auc / max(self.random_auc, 1e-8)
+
+
+@dataclass(frozen=True)
+class ValidityTable:
+    """Every validity metric of one model (DESIGN §6); :meth:`to_dict` gives the flat JSON."""
+
+    n_clips: int
+    accuracy: float
+    n_correct: int
+    baseline: str
+    ig_steps: int
+    maps: dict[str, Pointing]  # the model's own maps (e.g. audio_select); empty for baselines
+    ig_audio: Pointing
+    ig_video: Pointing
+    completeness_errors: list[float]  # per correct clip, |delta| / |f(x) - f(baseline)|
+    deletion: Curve
+    insertion: Curve
+    randomised: dict[str, float]  # rank correlations and pointing of the randomised model
+    modality_ablation_per_class: list[list[float]]
+    modality_ablation_mean: list[float]
+
+    def to_dict(self) -> dict:
+        out = {"n_clips": self.n_clips, "accuracy": self.accuracy, "n_correct": self.n_correct,
+               "baseline": self.baseline, "ig_steps": self.ig_steps}
+        for name, p in {**self.maps, "ig_audio": self.ig_audio, "ig_video": self.ig_video}.items():
+            out[f"{name}_pointing"], out[f"{name}_chance"] = p.hit, p.chance
+        err = torch.tensor(self.completeness_errors) if self.completeness_errors else None
+        if err is not None:
+            out.update(completeness_error_mean=float(err.mean()),
+                       completeness_error_median=float(err.median()),
+                       completeness_error_p95=float(err.quantile(0.95)),
+                       completeness_within_1pct=float((err < 0.01).float().mean()))
+        for mode, c in (("deletion", self.deletion), ("insertion", self.insertion)):
+            out.update({f"{mode}_ig_auc": c.ig_auc, f"{mode}_random_auc": c.random_auc,
+                        f"{mode}_ig_curve": c.ig, f"{mode}_random_curve": c.random,
+                        f"{mode}_auc_ratio": c.auc_ratio})
+        out.update({f"randomised_{k}": v for k, v in self.randomised.items()})
+        out["modality_ablation_per_class"] = self.modality_ablation_per_class
+        out["modality_ablation_mean"] = self.modality_ablation_mean
+        return out
+
+
+def _take(batch: Batch, keep: torch.Tensor) -> Batch:
+    """Rows ``keep`` of a batch (inputs, labels and masks)."""
+    return replace(batch, audio=batch.audio[keep], video=batch.video[keep],
+                   label=batch.label[keep], clip_id=[batch.clip_id[i] for i in keep.tolist()],
+                   audio_mask=batch.audio_mask[keep], video_mask=batch.video_mask[keep])
+
+
+def _map_scores(out: FusionOutput, keep: torch.Tensor, sub: Batch) -> dict[str, torch.Tensor]:
+    """Pointing of the model's own maps on the kept clips (``<map>_hit`` / ``<map>_chance``)."""
+    scores = {}
+    for name in MAP_MASKS:
+        weights = getattr(out, name)
+        if weights is not None:
+            scores[f"{name}_hit"], scores[f"{name}_chance"] = map_pointing(
+                name, weights[keep], sub, out.video_grid)
+    return scores
+
+
+def _ig_scores(model: nn.Module, sub: Batch, baseline: str, n_steps: int):
+    """IG of the true class: pointing of its audio-frame and pixel maps, completeness."""
+    attr = integrated_gradients(model, sub.audio, sub.video, sub.label, baseline,
+                                n_steps=n_steps, max_error=None)
+    am, vm = sub.audio_mask, sub.video_mask
+    return attr, {"ig_audio_hit": pointing_game(attr.audio_time(), am),
+                  "ig_audio_chance": am.float().mean(1),
+                  "ig_video_hit": pointing_game(attr.video_pixels(), vm),
+                  "ig_video_chance": vm.flatten(1).float().mean(1),
+                  "completeness": attr.completeness_error}
+
+
+def _curve_scores(model: nn.Module, sub: Batch, units: tuple, baseline: str, steps: int,
+                  n_random: int, gen: torch.Generator) -> dict[str, list[torch.Tensor]]:
+    """Deletion and insertion curves in IG order and in ``n_random`` random orders."""
+    sa, sv = units
+    curves: dict[str, list[torch.Tensor]] = {}
+    for mode in ("deletion", "insertion"):
+        curve = lambda a, v: perturbation_curve(model, sub.audio, sub.video, sub.label, a, v,  # noqa: E731
+                                                baseline, mode, steps)
+        curves[f"{mode}_ig"] = [curve(sa, sv)]
+        curves[f"{mode}_random"] = [curve(torch.rand(sa.shape, generator=gen),
+                                          torch.rand(sv.shape, generator=gen))
+                                    for _ in range(n_random)]
+    return curves
+
+
+def _randomised_scores(model: nn.Module, randomised: nn.Module, sub: Batch, units: tuple,
+                       out_weight: torch.Tensor | None, baseline: str, n_steps: int, grid):
+    """Model-randomisation check: do IG maps (and TACFN's weights) change with the weights?"""
+    r_attr = integrated_gradients(randomised, sub.audio, sub.video, sub.label, baseline,
+                                  n_steps=n_steps, max_error=None)
+    ra, rv = unit_scores(r_attr, grid)  # same units as the trained model's
+    trained = torch.cat([units[0], units[1].flatten(1)], 1)  # (b, U)
+    random_units = torch.cat([ra, rv.flatten(1)], 1)
+    scores = {"ig_rank_corr": rank_correlation(trained.abs(), random_units.abs()),
+              "ig_signed_rank_corr": rank_correlation(trained, random_units),
+              "ig_audio_pointing": pointing_game(r_attr.audio_time(), sub.audio_mask),
+              "ig_video_pointing": pointing_game(r_attr.video_pixels(), sub.video_mask)}
+    if out_weight is not None:
+        with torch.no_grad():
+            r_weight = randomised(sub.audio, sub.video).video_weight
+        scores["video_weight_rank_corr"] = rank_correlation(out_weight, r_weight)
+    return scores
+
+
+def _add(store: dict[str, list], scores: dict) -> None:
+    """Append per-clip tensors (CPU, float) or lists of curves to ``store``."""
+    for key, value in scores.items():
+        store.setdefault(key, []).extend(
+            value if isinstance(value, list) else [value.detach().float().cpu()])
+
+
+def _mean_curve(parts: list[torch.Tensor]) -> tuple[list[float], float]:
+    mean = torch.cat(parts).mean(0)
+    return [round(float(x), 4) for x in mean], float(curve_auc(mean[None])[0])
+
+
+def _summarise(per_clip: dict[str, list], curves: dict[str, list], n_clips: int,
+               ablation: tuple, baseline: str, n_steps: int, n_classes: int) -> ValidityTable:
+    """Average the per-clip scores into a :class:`ValidityTable`."""
+    mean = lambda key: float(torch.cat(per_clip[key]).float().mean()) if per_clip.get(key) else float("nan")  # noqa: E731,E501
+    correct, labels, importance = ablation
+    n_correct = int(correct.sum())
+    maps = {name: Pointing(mean(f"{name}_hit"), mean(f"{name}_chance"))
+            for name in MAP_MASKS if per_clip.get(f"{name}_hit")}
+    curve = {}
+    for mode in ("deletion", "insertion"):
+        ig, ig_auc = _mean_curve(curves[f"{mode}_ig"]) if curves else ([], float("nan"))
+        rnd, rnd_auc = _mean_curve(curves[f"{mode}_random"]) if curves else ([], float("nan"))
+        curve[mode] = Curve(ig, rnd, ig_auc, rnd_auc)
+    per_class = modality_importance_per_class(importance, labels, n_classes)
+    return ValidityTable(
+        n_clips=n_clips, accuracy=float(correct.float().mean()), n_correct=n_correct,
+        baseline=baseline, ig_steps=n_steps, maps=maps,
+        ig_audio=Pointing(mean("ig_audio_hit"), mean("ig_audio_chance")),
+        ig_video=Pointing(mean("ig_video_hit"), mean("ig_video_chance")),
+        completeness_errors=torch.cat(per_clip["completeness"]).tolist()
+        if per_clip.get("completeness") else [],
+        deletion=curve["deletion"], insertion=curve["insertion"],
+        randomised={k.removeprefix("random_"): mean(k) for k in sorted(per_clip)
+                    if k.startswith("random_")},
+        modality_ablation_per_class=[[round(float(x), 4) for x in row] for row in per_class],
+        modality_ablation_mean=[round(float(x), 4) for x in importance.mean(0)])
 
 
 def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str = "mean",
                    n_steps: int = 64, curve_steps: int = 20, n_random: int = 3,
-                   n_randomised: int = 32, batch_size: int = 32, seed: int = 0) -> dict:
+                   n_randomised: int = 32, batch_size: int = 32, seed: int = 0) -> ValidityTable:
     """All validity metrics of one model on clips ``idx`` (with ground-truth masks).
 
     Pointing games, completeness, deletion / insertion and the randomisation check are computed
     on the correctly classified clips (IG target = the true class); modality ablation on all.
-    Returns a JSON-able dict; ``*_chance`` fields give the hit rate of a uniformly random map.
+    ``.to_dict()`` gives the JSON-able table; ``*_chance`` fields give the hit rate of a
+    uniformly random map. Notebook 06, ``bench/validity.py``.
     """
     if arrays.audio_mask is None or arrays.video_mask is None:
         raise ValueError("validity_table needs ground-truth audio_mask and video_mask (SynthAV)")
-    model = model.eval()
-    gen = torch.Generator().manual_seed(seed)
-    idx = np.asarray(idx)
-    acc: dict[str, list[torch.Tensor]] = {}
-    add = lambda key, t: acc.setdefault(key, []).append(t.detach().float().cpu())
-    curves: dict[str, list[torch.Tensor]] = {}
-    randomised = randomised_copy(model, seed)
-    n_correct = n_rand_done = 0
+    model, idx = model.eval(), np.asarray(idx)
+    gen, randomised = torch.Generator().manual_seed(seed), randomised_copy(model, seed)
+    per_clip: dict[str, list] = {}
+    curves: dict[str, list] = {}
+    n_rand_left = n_randomised
     for start in range(0, len(idx), batch_size):
-        batch = to_batch(arrays, idx[start:start + batch_size])
-        with torch.no_grad():
-            out = model(batch.audio, batch.video)
+        rows = idx[start:start + batch_size]
+        batch, out = to_batch(arrays, rows), predict_arrays(model, arrays, rows)
         correct = out.logits.argmax(-1) == batch.label  # (B,)
-        add("correct", correct)
-        add("ablation", modality_ablation(model, batch.audio, batch.video, batch.label, "zeros"))
-        add("labels", batch.label)
-        if not correct.any():
-            continue
+        _add(per_clip, {"correct": correct, "labels": batch.label, "ablation": modality_ablation(
+            model, batch.audio, batch.video, batch.label, "zeros")})
         keep = correct.nonzero()[:, 0]
-        n_correct += len(keep)
-        a, v, y = batch.audio[keep], batch.video[keep], batch.label[keep]
-        am, vm = batch.audio_mask[keep], batch.video_mask[keep]
-        sub = type(batch)(a, v, y, [], am, vm)
-        for name in MAP_MASKS:
-            weights = getattr(out, name)
-            if weights is not None:
-                hit, chance = map_pointing(name, weights[keep], sub, out.video_grid)
-                add(f"{name}_pointing", hit), add(f"{name}_chance", chance)
-        attr = integrated_gradients(model, a, v, y, baseline, n_steps=n_steps, max_error=None)
-        add("completeness_error", attr.completeness_error)
-        add("ig_audio_pointing", pointing_game(attr.audio_time(), am))
-        add("ig_audio_chance", am.float().mean(1))
-        add("ig_video_pointing", pointing_game(attr.video_pixels(), vm))
-        add("ig_video_chance", vm.flatten(1).float().mean(1))
-        sa, sv = unit_scores(attr, out.video_grid)
-        for mode in ("deletion", "insertion"):
-            c = perturbation_curve(model, a, v, y, sa, sv, baseline, mode, curve_steps)
-            curves.setdefault(f"{mode}_ig", []).append(c)
-            for _ in range(n_random):
-                ra, rv = torch.rand(sa.shape, generator=gen), torch.rand(sv.shape, generator=gen)
-                c = perturbation_curve(model, a, v, y, ra, rv, baseline, mode, curve_steps)
-                curves.setdefault(f"{mode}_random", []).append(c)
-        if n_rand_done < n_randomised:  # sanity check on the first few correct clips
-            take = slice(0, n_randomised - n_rand_done)
-            r_attr = integrated_gradients(randomised, a[take], v[take], y[take], baseline,
-                                          n_steps=n_steps, max_error=None)
-            ra, rv = unit_scores(r_attr, out.video_grid)  # same units as sa, sv
-            trained = torch.cat([sa[take], sv[take].flatten(1)], 1)  # (b, U)
-            random_units = torch.cat([ra, rv.flatten(1)], 1)
-            add("randomised_ig_rank_corr", rank_correlation(trained.abs(), random_units.abs()))
-            add("randomised_ig_signed_rank_corr", rank_correlation(trained, random_units))
-            add("randomised_ig_audio_pointing", pointing_game(r_attr.audio_time(), am[take]))
-            add("randomised_ig_video_pointing", pointing_game(r_attr.video_pixels(), vm[take]))
-            if out.video_weight is not None:
-                with torch.no_grad():
-                    r_out = randomised(a[take], v[take])
-                add("randomised_video_weight_rank_corr",
-                    rank_correlation(out.video_weight[keep][take], r_out.video_weight))
-            n_rand_done += len(a[take])
-    correct = torch.cat(acc.pop("correct"))
-    labels = torch.cat(acc.pop("labels"))
-    ablation = torch.cat(acc.pop("ablation"))
-    errors = torch.cat(acc.pop("completeness_error")) if "completeness_error" in acc else None
-    table = {"n_clips": len(idx), "accuracy": float(correct.float().mean()),
-             "n_correct": n_correct, "baseline": baseline, "ig_steps": n_steps}
-    table.update({key: _mean(vals) for key, vals in sorted(acc.items())})
-    if errors is not None:
-        table.update(completeness_error_mean=float(errors.mean()),
-                     completeness_error_median=float(errors.median()),
-                     completeness_error_p95=float(errors.quantile(0.95)),
-                     completeness_within_1pct=float((errors < 0.01).float().mean()))
-    mean_curves = {k: torch.cat(v).mean(0) for k, v in curves.items()}
-    for k, c in mean_curves.items():
-        table[f"{k}_auc"] = float(curve_auc(c[None])[0])
-        table[f"{k}_curve"] = [round(float(x), 4) for x in c]
-    if mean_curves:
-        table["deletion_auc_ratio"] = table["deletion_ig_auc"] / max(table["deletion_random_auc"], 1e-8)
-        table["insertion_auc_ratio"] = table["insertion_ig_auc"] / max(table["insertion_random_auc"], 1e-8)
-    per_class = modality_importance_per_class(ablation, labels, model.cfg.n_classes)
-    table["modality_ablation_per_class"] = [[round(float(x), 4) for x in row] for row in per_class]
-    table["modality_ablation_mean"] = [round(float(x), 4) for x in ablation.mean(0)]
-    return table
+        if not len(keep):
+            continue
+        sub = _take(batch, keep)
+        _add(per_clip, _map_scores(out, keep, sub))
+        attr, ig = _ig_scores(model, sub, baseline, n_steps)
+        _add(per_clip, ig)
+        units = unit_scores(attr, out.video_grid)
+        _add(curves, _curve_scores(model, sub, units, baseline, curve_steps, n_random, gen))
+        if n_rand_left > 0:  # sanity check on the first few correct clips
+            take = torch.arange(min(n_rand_left, len(keep)))
+            weight = None if out.video_weight is None else out.video_weight[keep][take]
+            scores = _randomised_scores(model, randomised, _take(sub, take),
+                                        (units[0][take], units[1][take]), weight, baseline,
+                                        n_steps, out.video_grid)
+            _add(per_clip, {f"random_{k}": v for k, v in scores.items()})
+            n_rand_left -= len(take)
+    ablation = tuple(torch.cat(per_clip.pop(k)) for k in ("correct", "labels", "ablation"))
+    return _summarise(per_clip, curves, len(idx), ablation, baseline, n_steps,
+                      model.cfg.n_classes)

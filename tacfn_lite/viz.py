@@ -1,18 +1,26 @@
 """Figures (matplotlib/seaborn). Every function takes arrays or a FusionOutput, an optional
-``ax``/figure size, returns the Figure, never calls ``plt.show()`` and never edits global style.
+``ax``/figure size, returns the Figure, never calls ``plt.show()`` and never edits global style
+(nor the backend: scripts without a display get matplotlib's own headless fallback).
+Course figures (notebooks 00-09), the explorer's figure and ``predict --explain``'s figures.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import json
+import logging
 
-matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "widget", "ipympl")) else None
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from .data.core import ClipArrays  # noqa: E402
+from .data.core import ClipArrays
+from .fusion import DIRECTION_MAPS
+from .inference import Prediction, clip_inputs
+from .io import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 110) -> Path:
@@ -254,3 +262,103 @@ def plot_protocols(result: dict, figsize: tuple[float, float] = (10.0, 3.6)) -> 
     ax_p.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_accuracy_bars(accuracies: dict[str, float], ceilings: dict[str, float] | None = None,
+                       title: str = "", ax=None) -> plt.Figure:
+    """Bars of test accuracy per model, with dashed lines at the designed ceilings.
+
+    Notebooks 01 (unimodal vs ceiling), 03 (ablations) and 04 (all models).
+    """
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
+    names = list(accuracies)
+    ax.bar(names, [100 * accuracies[n] for n in names], color="tab:blue", alpha=0.8)
+    for i, n in enumerate(names):
+        ax.text(i, 100 * accuracies[n] + 1, f"{100 * accuracies[n]:.0f}", ha="center", fontsize=8)
+    for k, (name, value) in enumerate((ceilings or {}).items()):
+        ax.axhline(100 * value, ls="--", lw=1, color=f"C{k + 1}", label=f"{name} ceiling")
+    ax.axhline(100 / 8, ls=":", lw=1, color="0.5", label="chance")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(histories: dict[str, dict]) -> plt.Figure:
+    """Training loss and validation accuracy per epoch, one line per model (notebook 04)."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for k, (name, hist) in enumerate(histories.items()):
+        ep = np.array([r["epoch"] for r in hist["epochs"]]) + 1
+        ax_loss.plot(ep, [r["train_loss"] for r in hist["epochs"]], color=f"C{k}", label=name)
+        ax_acc.plot(ep, [100 * r["val_accuracy"] for r in hist["epochs"]], color=f"C{k}")
+        ax_acc.plot(hist["best_epoch"] + 1, 100 * hist["best_val_accuracy"], "o", color=f"C{k}")
+    ax_loss.set(xlabel="epoch", ylabel="training loss")
+    ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", ylim=(0, 100))
+    ax_acc.set_title("dot: epoch picked on validation", fontsize=8)
+    ax_loss.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_weights_over_time(weights: np.ndarray, cue: np.ndarray, step_seconds: float,
+                           titles: list[str] | None = None, ylabel: str = "weight") -> plt.Figure:
+    """Per-clip weights over time (one panel per clip) with the ground-truth cue shaded; the
+    dotted line is the uniform weight. Notebooks 02 (audio selection) and 03 (video weight
+    summed per frame).
+
+    Shapes: weights ``(B, L)``, cue ``(B, L)`` bool, step ``step_seconds`` between positions.
+    """
+    B, L = weights.shape
+    t = np.arange(L) * step_seconds
+    fig, axes = plt.subplots(1, B, figsize=(2.4 * B, 2.0), sharey=True, squeeze=False)
+    for b, ax in enumerate(axes[0]):
+        ax.plot(t, weights[b], color="tab:purple", lw=1.2)
+        ax.axhline(1 / L, ls=":", color="0.5", lw=1)
+        on = np.flatnonzero(cue[b])
+        if len(on):
+            ax.axvspan(t[on[0]] - step_seconds / 2, t[on[-1]] + step_seconds / 2, color="cyan",
+                       alpha=0.3, lw=0)
+        ax.set_title(titles[b] if titles else f"clip {b}", fontsize=8)
+        ax.set_xlabel("time (s)", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0, 0].set_ylabel(ylabel, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def explain_prediction(pred: Prediction, checkpoint: str | Path, out_dir: str | Path,
+                       device: str = "cpu", ig_steps: int = 32) -> list[Path]:
+    """Write the attention-map figure (TACFN-style models) and the Captum IG figure for the
+    predicted class into ``out_dir``, plus ``prediction.json``; the paths written."""
+    from .checkpoints import load_model
+    from .explain import attribute
+
+    model, cfg = load_model(checkpoint, device)
+    out = Path(out_dir)
+    a, v = clip_inputs(pred.audio, pred.video)
+    target = int(pred.probs.argmax())
+    title = f"{Path(pred.path).name}: {pred.label} (p={pred.probs[target]:.2f})"
+    written = [atomic_write_text(out / "prediction.json", json.dumps(pred.to_dict(), indent=1))]
+    with torch.no_grad():
+        res = model(a.to(device), v.to(device))
+    vname, aname = DIRECTION_MAPS[cfg.model.direction]
+    vmap, amap = getattr(res, vname), getattr(res, aname)
+    if vmap is not None or amap is not None:
+        vmap = None if vmap is None else vmap[0].cpu().numpy().reshape(res.video_grid)
+        amap = None if amap is None else amap[0].cpu().numpy()
+        fig = plot_explanation(pred.video, pred.audio, vmap, amap, title=f"attention: {title}",
+                               map_names=(vname, aname))
+        written.append(save_figure(fig, out / "attention.png"))
+        plt.close(fig)
+    else:
+        log.info("%s returns no attention maps; only the Captum figure is written", cfg.model.model)
+    attr = attribute(model, a.to(device), v.to(device), torch.tensor([target], device=device),
+                     "ig", "mean", n_steps=ig_steps)
+    fig = plot_explanation(pred.video, pred.audio, attr.video_pixels()[0].cpu().numpy(),
+                           attr.audio[0].cpu().numpy(), title=f"integrated gradients: {title}",
+                           signed=True, map_names=("IG video", "IG audio"))
+    written.append(save_figure(fig, out / "integrated_gradients.png"))
+    plt.close(fig)
+    return written

@@ -20,12 +20,12 @@ from torch import nn
 from .checkpoints import load_model
 from .data.core import ClipArrays, to_batch
 from .explain import attribute
+from .fusion import DIRECTION_MAPS
+from .inference import predict_arrays
 from .viz import plot_explanation
 
 log = logging.getLogger(__name__)
 
-DIRECTION_MAPS = {"audio->video": ("video_weight", "audio_select"),  # (video map, audio map)
-                  "video->audio": ("video_select", "audio_weight")}
 METHODS = ("attention", "ig", "occlusion")
 
 
@@ -55,7 +55,8 @@ class Explorer:
                                         continuous_update=False)
         self.variant = widgets.Dropdown(options=list(datasets), description="variant")
         self.model = widgets.Dropdown(options=list(self.models), description="model")
-        self.direction = widgets.Dropdown(options=list(DIRECTION_MAPS), description="direction")
+        self.direction = widgets.Dropdown(options=["audio->video", "video->audio"],
+                                          description="direction")
         self.method = widgets.Dropdown(options=list(METHODS), description="method")
         self.label = widgets.HTML()
         self.image = widgets.Image(format="png")
@@ -78,20 +79,12 @@ class Explorer:
         """
         key = (variant, model)
         if key not in self._outputs:
-            arrays, net, idx = self.datasets[variant], self.models[model], self.indices[variant]
-            parts: dict[str, list] = {}
-            grid = None
-            with torch.no_grad():
-                for s in range(0, len(idx), self.batch_size):
-                    batch = to_batch(arrays, idx[s:s + self.batch_size])
-                    out = net(batch.audio, batch.video)
-                    grid = out.video_grid
-                    for name in ("logits", *DIRECTION_MAPS["audio->video"],
-                                 *DIRECTION_MAPS["video->audio"]):
-                        value = getattr(out, name)
-                        parts.setdefault(name, []).append(None if value is None else value.numpy())
-            self._outputs[key] = {name: (None if vals[0] is None else np.concatenate(vals))
-                                  for name, vals in parts.items()} | {"grid": grid}
+            out = predict_arrays(self.models[model], self.datasets[variant],
+                                 self.indices[variant], batch_size=self.batch_size)
+            names = ("logits", *DIRECTION_MAPS["audio->video"], *DIRECTION_MAPS["video->audio"])
+            self._outputs[key] = {name: (None if getattr(out, name) is None
+                                         else getattr(out, name).numpy()) for name in names}
+            self._outputs[key]["grid"] = out.video_grid
         return self._outputs[key]
 
     def attribution(self, variant: str, model: str, method: str, i: int, target: int):

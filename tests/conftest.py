@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -49,3 +50,31 @@ def tiny_run(synthav_cache, tmp_path):
         return get_config("tiny", **{**base, **overrides})
 
     return make
+
+
+def last_json(text: str) -> dict:
+    """The JSON object that ends ``text`` (evaluate prints a model card before it)."""
+    lines = text.rstrip().splitlines()
+    return json.loads("\n".join(lines[max(i for i, ln in enumerate(lines) if ln == "{"):]))
+
+
+@pytest.fixture
+def cli_round_trip(tmp_path, capsys):
+    """``run(corpus, raw, cache_dir, prep=None)``: ``tacfn-lite prepare`` (into ``prep``, or the
+    default cache when None), ``train`` one epoch and ``evaluate``, each asserted to exit 0.
+    Returns (prepare JSON, evaluate JSON, run folder)."""
+    from tacfn_lite.cli import main
+
+    def run(corpus: str, raw, cache_dir, prep=None):
+        common = ["--set", f"cache_dir={cache_dir}"]
+        out = ["--out", str(prep)] if prep else []
+        assert main(["prepare", corpus, "--root", str(raw), *out, *common]) == 0
+        prepared = json.loads(capsys.readouterr().out)
+        run_dir = tmp_path / "run"
+        assert main(["train", "--data", corpus, "--root", str(prep or raw), "--epochs", "1",
+                     "--device", "cpu", "--out", str(run_dir), *common]) == 0
+        capsys.readouterr()
+        assert main(["evaluate", str(run_dir / "best.pt"), "--device", "cpu"]) == 0
+        return prepared, last_json(capsys.readouterr().out), run_dir
+
+    return run

@@ -34,7 +34,7 @@ def run_bench(script: str, *args: str, results: Path) -> tuple[dict, Path]:
     assert json.loads(path.read_text()) == record
     assert record["bench"] == name
     assert f"bench/{script}" in record["command"]
-    for key in ("platform", "python", "torch", "cpu", "cpu_count", "cuda_available"):
+    for key in ("platform", "python", "torch", "cpu", "cpu_cores", "cuda_available"):
         assert key in record["machine"]
     return record, path
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import av
 import numpy as np
 import pytest
 
-from tacfn_lite.cli import main
 from tacfn_lite.config import get_config
 from tacfn_lite.data import cremad, make_loaders
 from tacfn_lite.data.export import export_cremad, write_wav
@@ -114,21 +112,8 @@ def test_bad_files_stop_strict_prepare_naming_the_file(exported, tmp_path, damag
     assert [s["file"] for s in report["skipped"]] == [str(bad)] and report["clips"] == 5
 
 
-def last_json(text: str) -> dict:
-    """The JSON object that ends ``text`` (evaluate prints a model card before it)."""
-    lines = text.rstrip().splitlines()
-    return json.loads("\n".join(lines[max(i for i, ln in enumerate(lines) if ln == "{"):]))
-
-
-def test_prepare_train_evaluate_through_the_cli(exported, tmp_path, capsys, synthav_cache):
+def test_prepare_train_evaluate_through_the_cli(exported, tmp_path, cli_round_trip, synthav_cache):
     _, raw, _, _, _ = exported
-    prep, run = tmp_path / "prep", tmp_path / "run"
-    common = ["--set", f"cache_dir={synthav_cache}"]
-    assert main(["prepare", "cremad", "--root", str(raw), "--out", str(prep), *common]) == 0
-    assert json.loads(capsys.readouterr().out)["clips"] == 36
-    assert main(["train", "--data", "cremad", "--root", str(prep), "--epochs", "1",
-                 "--device", "cpu", "--out", str(run), *common]) == 0
-    capsys.readouterr()
-    assert main(["evaluate", str(run / "best.pt"), "--device", "cpu"]) == 0
-    result = last_json(capsys.readouterr().out)
+    prepared, result, run = cli_round_trip("cremad", raw, synthav_cache, prep=tmp_path / "prep")
+    assert prepared["clips"] == 36
     assert result["n"] == 6 and np.array(result["confusion"]).shape == (6, 6)

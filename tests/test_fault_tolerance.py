@@ -22,7 +22,8 @@ from tacfn_lite import io
 from tacfn_lite.cli import main as cli_main
 from tacfn_lite.data import make_loaders, synthetic
 from tacfn_lite.model import build_model
-from tacfn_lite.train import fit, seed_everything
+from tacfn_lite.runtime import seed_everything
+from tacfn_lite.train import fit
 
 
 def digest(path: Path) -> str:

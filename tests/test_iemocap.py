@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tacfn_lite.cli import main
 from tacfn_lite.config import get_config
 from tacfn_lite.data import iemocap, make_loaders
 from tacfn_lite.data.export import write_mult_pickle
@@ -138,21 +136,8 @@ def test_model_reads_text_audio_source_and_vision_features(raw, tmp_path):
     np.testing.assert_allclose(torch_sum, 1.0, rtol=1e-5)
 
 
-def last_json(text: str) -> dict:
-    """The JSON object that ends ``text`` (evaluate prints a model card before it)."""
-    lines = text.rstrip().splitlines()
-    return json.loads("\n".join(lines[max(i for i, ln in enumerate(lines) if ln == "{"):]))
-
-
-def test_prepare_train_evaluate_through_the_cli(raw, tmp_path, capsys):
-    run = tmp_path / "run"
-    common = ["--set", f"cache_dir={tmp_path / 'cache'}"]
-    assert main(["prepare", "iemocap", "--root", str(raw), *common]) == 0  # default cache folder
-    assert json.loads(capsys.readouterr().out)["clips"] == 40
-    assert main(["train", "--data", "iemocap", "--root", str(raw), "--epochs", "1",
-                 "--device", "cpu", "--out", str(run), *common]) == 0
-    capsys.readouterr()
-    assert main(["evaluate", str(run / "best.pt"), "--device", "cpu"]) == 0
-    result = last_json(capsys.readouterr().out)
+def test_prepare_train_evaluate_through_the_cli(raw, tmp_path, cli_round_trip):
+    prepared, result, run = cli_round_trip("iemocap", raw, tmp_path / "cache")  # default cache
+    assert prepared["clips"] == 40
     assert result["n"] == 8
     assert set(result["iemocap_binary"]) == {"neutral", "happy", "sad", "angry"}

@@ -12,7 +12,7 @@ import pytest
 from tacfn_lite.cli import main
 from tacfn_lite.data import make_loaders
 from tacfn_lite.data.core import ClipArrays
-from tacfn_lite.leakage import check_manifest, check_splits, find_overlaps
+from tacfn_lite.data.leakage import check_manifest, check_splits, find_overlaps
 from tacfn_lite.model import build_model
 from tacfn_lite.train import fit
 

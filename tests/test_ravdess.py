@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tacfn_lite.cli import main
 from tacfn_lite.config import get_config
 from tacfn_lite.data import make_loaders, ravdess
 from tacfn_lite.data.export import export_ravdess, landmark_header, write_wav
 from tacfn_lite.data.media import MANIFEST
-from tacfn_lite.data.ravdess import crop_faces, read_landmarks
+from tacfn_lite.data.features import crop_faces, read_landmarks
 from tacfn_lite.data.splits import actor_folds
 
 
@@ -254,26 +253,13 @@ def test_paper_settings_give_30_frames_at_224_and_13_mfcc(exported, tmp_path):
     assert arrays.audio.shape == (1, 1 + int(2.45 * 44100) // 1024, 13)
 
 
-def last_json(text: str) -> dict:
-    """The JSON object that ends ``text`` (evaluate prints a model card before it)."""
-    lines = text.rstrip().splitlines()
-    return json.loads("\n".join(lines[max(i for i, ln in enumerate(lines) if ln == "{"):]))
-
-
-def test_prepare_train_evaluate_through_the_cli(exported, tmp_path, capsys, synthav_cache):
+def test_prepare_train_evaluate_through_the_cli(exported, tmp_path, cli_round_trip, synthav_cache):
     _, raw, _, _, _ = exported
-    prep, run = tmp_path / "prep", tmp_path / "run"
-    common = ["--set", f"cache_dir={synthav_cache}"]
-    assert main(["prepare", "ravdess", "--root", str(raw), "--out", str(prep), *common]) == 0
-    assert json.loads(capsys.readouterr().out)["clips"] == 48
-    assert main(["train", "--data", "ravdess", "--root", str(prep), "--epochs", "1",
-                 "--device", "cpu", "--out", str(run), *common]) == 0
-    capsys.readouterr()
-    assert main(["evaluate", str(run / "best.pt"), "--device", "cpu"]) == 0
-    result = last_json(capsys.readouterr().out)
+    prepared, result, run = cli_round_trip("ravdess", raw, synthav_cache, prep=tmp_path / "prep")
+    assert prepared["clips"] == 48
     assert result["n"] == 8 and 0.0 <= result["accuracy"] <= 1.0
     manifest = json.loads((run / "split_manifest.json").read_text())
-    assert manifest["data"] == json.loads((prep / MANIFEST).read_text())["content_hash"]
+    assert manifest["data"] == json.loads((tmp_path / "prep" / MANIFEST).read_text())["content_hash"]
 
 
 @pytest.mark.slow

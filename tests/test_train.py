@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from tacfn_lite.io import load_checkpoint
-from tacfn_lite.train import resolve_device, train_model
+from tacfn_lite.runtime import resolve_device
+from tacfn_lite.train import train_model
 
 
 def train(cfg, resume=False):

@@ -129,7 +129,7 @@ def test_validity_table_reports_every_metric_for_a_model_without_maps(synthav):
 
     model.forward = forward
     table = validity_table(model, arrays, idx, baseline="zeros", n_steps=8, curve_steps=4, n_random=1,
-                           n_randomised=2, batch_size=4)
+                           n_randomised=2, batch_size=4).to_dict()
     assert table["n_correct"] == 6 and table["accuracy"] == 1.0
     assert "video_weight_pointing" not in table  # no maps to score
     assert 0.0 <= table["ig_video_pointing"] <= 1.0 and 0.0 < table["ig_audio_chance"] < 1.0

@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import DataConfig, RunConfig
-from ..leakage import clip_fields
+from .leakage import clip_fields
 from .core import Batch, ClipArrays, ClipDataset, collate_batches, to_batch
 from .splits import make_manifest, split_indices
 

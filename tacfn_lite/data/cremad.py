@@ -14,20 +14,8 @@ from pathlib import Path
 
 from ..config import DataConfig
 from .core import ClipArrays
-from .media import (
-    Clip,
-    clip_window,
-    decode_audio,
-    decode_video,
-    default_cache,
-    file_hash,
-    load_prepared_corpus,
-    mfcc_window,
-    settings_of,
-    video_length,
-    write_prepared,
-)
-from .ravdess import crop_faces
+from .media import (Clip, clip_record, default_cache, featurise_clip, load_prepared_corpus,
+                    settings_of, write_prepared)
 
 # Emotion codes → kit class names; class index follows CLASS_NAMES' order.
 EMOTIONS = {"NEU": "neutral", "HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful",
@@ -102,19 +90,11 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
 
 def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
     """Decode the flv frames in the centred window, crop, and take MFCC from the wav."""
-    name, video, audio = item["name"], item["video"], item["audio"]
-    t0, times = clip_window(video_length(video), cfg)
-    frames, numbers = decode_video(video, times)
-    faces, method = crop_faces(frames, numbers, None, cfg.image_size)
-    wave, sr = decode_audio(audio)
-    record = {
-        "clip_id": f"cremad-{item['stem']}",
-        "files": {"video": str(video.relative_to(root)), "audio": str(audio.relative_to(root))},
-        "hashes": {"video": file_hash(video), "audio": file_hash(audio)},
-        "fields": {"sentence": name.sentence, "emotion": name.emotion, "level": name.level},
-        "crop": method, "window_start": round(t0, 4), "sample_rate_in": sr,
-    }
-    return Clip(mfcc_window(wave, sr, t0, cfg), faces, name.label, name.actor, record)
+    name, files = item["name"], {"video": item["video"], "audio": item["audio"]}
+    mfcc, faces, info = featurise_clip(files["video"], files["audio"], None, cfg)
+    fields = {"sentence": name.sentence, "emotion": name.emotion, "level": name.level}
+    return Clip(mfcc, faces, name.label, name.actor,
+                clip_record(f"cremad-{item['stem']}", files, root, fields, info))
 
 
 def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,

@@ -19,11 +19,10 @@ import numpy as np
 from ..config import DataConfig
 from ..io import atomic_write, atomic_write_text
 from .core import ClipArrays
-from .ravdess import FACE_MARGIN
+from .features import FACE_MARGIN, audio_features
 from .synthetic import (
     CUE_SECONDS,
     GENERATOR_VERSION,
-    audio_features,
     latent_cases,
     make_actors,
     synth_audio,

@@ -1,6 +1,5 @@
-"""Shared helpers for real audio-video corpora (DESIGN §4): PyAV decoding, librosa MFCC and
-the compact shard cache that ``prepare`` writes atomically and ``load_prepared`` reads
-(face crops live in ravdess.py). docs/real-data.md.
+"""Shared helpers for real audio-video corpora (DESIGN §4): PyAV decoding, and the compact shard cache that ``prepare`` writes atomically and ``load_prepared`` reads
+(MFCC and face crops: ``features.py``). docs/real-data.md.
 
 A prepared cache is a folder holding ``prepared.json`` (manifest: settings, clips with file
 hashes, parsed fields, actor, fold, skipped files) and one ``shards-<hash>/`` folder of
@@ -21,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
-import librosa
 import numpy as np
 
 from ..config import DataConfig
 from ..io import atomic_write, atomic_write_text
+from ..provenance import file_sha256
 from .core import ClipArrays
+from .features import crop_faces, mfcc_window
 from .splits import actor_folds
-from .synthetic import audio_features
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +38,8 @@ SETTING_KEYS = ("n_frames", "image_size", "sample_rate", "duration", "n_mfcc", "
 
 
 def file_hash(path: str | Path) -> str:
-    """SHA-256 (first 16 hex digits) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    """SHA-256 (first 16 hex digits) of a file's bytes: the hash the cache manifest records."""
+    return file_sha256(path, digits=16)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -157,14 +152,25 @@ def clip_window(length: float, cfg: DataConfig) -> tuple[float, np.ndarray]:
     return t0, t0 + (np.arange(cfg.n_frames) + 0.5) * cfg.duration / cfg.n_frames
 
 
-def mfcc_window(wave: np.ndarray, sr: int, t0: float, cfg: DataConfig) -> np.ndarray:
-    """MFCC ``(Ta, F)`` of ``[t0, t0 + duration)`` resampled to ``cfg.sample_rate`` (zero-padded)."""
-    if sr != cfg.sample_rate:
-        wave = librosa.resample(wave, orig_sr=sr, target_sr=cfg.sample_rate)
-    n, start = int(round(cfg.sample_rate * cfg.duration)), int(round(t0 * cfg.sample_rate))
-    seg = wave[start:start + n]
-    seg = np.pad(seg, (0, n - len(seg)))
-    return audio_features(seg.astype(np.float32), cfg)  # same settings as SynthAV
+def featurise_clip(video: Path, audio: Path, landmarks: Path | None, cfg: DataConfig
+                   ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """One clip the way ``prepare`` and ``predict`` make it: the centred ``cfg.duration``
+    window, face crops and MFCC. Returns mfcc ``(Ta, F)``, faces ``(T, S, S, 3)`` uint8 and
+    ``{"crop", "window_start", "sample_rate_in"}``; every error names the file at fault."""
+    t0, times = clip_window(video_length(video), cfg)
+    frames, numbers = decode_video(video, times)  # (T, H, W, 3) at native size
+    faces, method = crop_faces(frames, numbers, landmarks, cfg.image_size)
+    wave, sr = decode_audio(audio)
+    info = {"crop": method, "window_start": round(t0, 4), "sample_rate_in": sr}
+    return mfcc_window(wave, sr, t0, cfg), faces, info
+
+
+def clip_record(clip_id: str, files: dict[str, Path | None], root: Path, fields: dict,
+                info: dict) -> dict:
+    """What the manifest keeps of a clip: id, files (relative to ``root``), hashes, fields."""
+    return {"clip_id": clip_id,
+            "files": {k: (str(p.relative_to(root)) if p else None) for k, p in files.items()},
+            "hashes": {k: file_hash(p) for k, p in files.items() if p}, "fields": fields, **info}
 
 
 # ----------------------------------------------------------------------------- shard cache

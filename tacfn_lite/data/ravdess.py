@@ -13,25 +13,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
 
-from .. import CLASS_NAMES
-from ..config import DataConfig
+from ..config import CLASS_NAMES, DataConfig
 from .core import ClipArrays
-from .media import (
-    Clip,
-    clip_window,
-    decode_audio,
-    decode_video,
-    default_cache,
-    file_hash,
-    load_prepared_corpus,
-    mfcc_window,
-    settings_of,
-    video_length,
-    write_prepared,
-)
+from .media import (Clip, clip_record, default_cache, featurise_clip, load_prepared_corpus,
+                    settings_of, write_prepared)
 
 log = logging.getLogger(__name__)
 
@@ -147,132 +133,14 @@ def scan(root: str | Path, strict: bool = False, channels: tuple[str, ...] = ("0
     return clips, skipped
 
 
-# ----------------------------------------------------------------------------- face crops
-FACE_MARGIN = 0.15  # landmark / detector box grown by this fraction on each side
-MIN_CONFIDENCE = 0.5  # OpenFace rows below this use the clip's median box
-
-
-def read_landmarks(path: str | Path) -> dict[int, tuple[np.ndarray, float]]:
-    """OpenFace 2.x CSV → {frame number: (points (68, 2) in pixels, confidence)}.
-
-    Columns are selected by name (``frame``, ``confidence``, ``x_0..x_67``, ``y_0..y_67``);
-    names are stripped, so files written with ", " separators also parse.
-    """
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            header = [h.strip() for h in fh.readline().split(",")]
-            rows = np.loadtxt(fh, delimiter=",", ndmin=2)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: unreadable landmark CSV ({exc})") from exc
-    col = {name: i for i, name in enumerate(header)}
-    need = ["frame", "confidence"] + [f"{a}_{i}" for a in "xy" for i in range(68)]
-    missing = [n for n in need if n not in col]
-    if missing:
-        raise ValueError(f"{path}: landmark CSV lacks columns {missing[:4]}")
-    if rows.shape[1] != len(header):
-        raise ValueError(f"{path}: rows have {rows.shape[1]} values, header has {len(header)}")
-    xs = rows[:, [col[f"x_{i}"] for i in range(68)]]
-    ys = rows[:, [col[f"y_{i}"] for i in range(68)]]
-    pts = np.stack([xs, ys], -1)  # (rows, 68, 2)
-    return {int(f): (p, float(c)) for f, p, c in zip(rows[:, col["frame"]], pts,
-                                                     rows[:, col["confidence"]])}
-
-
-def square_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int,
-               margin: float = FACE_MARGIN) -> tuple[int, int, int]:
-    """Square ``(left, top, side)`` around a box, grown by ``margin`` and kept inside the image."""
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
-    side = int(round(min(side, width, height)))
-    left = int(round((x0 + x1) / 2 - side / 2))
-    top = int(round((y0 + y1) / 2 - side / 2))
-    return min(max(left, 0), width - side), min(max(top, 0), height - side), max(side, 1)
-
-
-_CASCADE: list = []
-
-
-def face_cascade():
-    """OpenCV's bundled frontal-face Haar cascade, or ``None`` where this OpenCV has none
-    (OpenCV 5 dropped ``CascadeClassifier`` and its data; ``opencv-python-headless<5`` has both)."""
-    if not _CASCADE:
-        xml = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / \
-            "haarcascade_frontalface_default.xml"
-        ok = hasattr(cv2, "CascadeClassifier") and xml.is_file()
-        _CASCADE.append(cv2.CascadeClassifier(str(xml)) if ok else None)
-        if not ok:
-            log.warning("OpenCV %s has no Haar face cascade: clips without landmark CSVs get a "
-                        "centre crop", cv2.__version__)
-    return _CASCADE[0]
-
-
-def haar_box(frames: np.ndarray) -> tuple[int, int, int] | None:
-    """One face box for a clip from the Haar cascade (median of the largest detection over a
-    few frames), or ``None`` when no face is found or no cascade is available."""
-    cascade = face_cascade()
-    if cascade is None:
-        return None
-    H, W = frames.shape[1:3]
-    scale = min(1.0, 480 / max(H, W))
-    found = []
-    for img in frames[np.linspace(0, len(frames) - 1, min(5, len(frames))).astype(int)]:
-        gray = cv2.cvtColor(cv2.resize(img, None, fx=scale, fy=scale), cv2.COLOR_RGB2GRAY)
-        det = cascade.detectMultiScale(gray, 1.1, 5, minSize=(24, 24))
-        if len(det):
-            x, y, w, h = max(det, key=lambda d: d[2] * d[3]) / scale
-            found.append((x, y, x + w, y + h))
-    if not found:
-        return None
-    return square_box(*np.median(np.array(found), 0), W, H, margin=0.05)
-
-
-def crop_faces(frames: np.ndarray, numbers: np.ndarray, landmarks: Path | None,
-               size: int) -> tuple[np.ndarray, str]:
-    """Face-cropped clip ``(T, size, size, 3)`` uint8 and the method used.
-
-    Landmarks (per frame, low-confidence rows take the clip's median box) when a CSV is given,
-    else the Haar cascade, else a centre crop.
-    """
-    T, H, W = frames.shape[:3]
-    boxes, method = None, "centre"
-    if landmarks is not None:
-        table = read_landmarks(landmarks)
-        rows = [table.get(int(n)) for n in numbers]
-        good = [r is not None and r[1] >= MIN_CONFIDENCE for r in rows]
-        if any(good):
-            per = [square_box(*r[0].min(0), *r[0].max(0), W, H) if ok else None
-                   for r, ok in zip(rows, good)]
-            median = tuple(int(v) for v in np.median([b for b in per if b], 0))
-            boxes, method = [b or median for b in per], "landmarks"
-        else:
-            log.warning("%s: no confident landmark rows for the sampled frames", landmarks)
-    if boxes is None:
-        box = haar_box(frames)
-        method = "haar" if box is not None else "centre"
-        box = box or square_box(0, 0, W, H, W, H, margin=0.0)
-        boxes = [box] * T
-    out = np.stack([cv2.resize(img[t:t + s, x:x + s], (size, size), interpolation=cv2.INTER_AREA)
-                    for img, (x, t, s) in zip(frames, boxes)])
-    return out, method
-
-
 def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
     """Decode, crop and featurise one clip; every error names the file at fault."""
-    name, video, audio, csv = item["name"], item["video"], item["audio"], item["landmarks"]
-    t0, times = clip_window(video_length(video), cfg)
-    frames, numbers = decode_video(video, times)  # (T, H, W, 3) at native size
-    faces, method = crop_faces(frames, numbers, csv, cfg.image_size)
-    wave, sr = decode_audio(audio)
-    mfcc = mfcc_window(wave, sr, t0, cfg)
-    files = {"video": video, "audio": audio, "landmarks": csv}
-    record = {
-        "clip_id": f"ravdess-{name.key}",
-        "files": {k: (str(p.relative_to(root)) if p else None) for k, p in files.items()},
-        "hashes": {k: file_hash(p) for k, p in files.items() if p},
-        "fields": {f: getattr(name, f) for f in FIELDS[1:]},
-        "crop": method, "window_start": round(t0, 4), "sample_rate_in": sr,
-    }
-    return Clip(mfcc, faces, name.label, int(name.actor), record)
+    name = item["name"]
+    files = {"video": item["video"], "audio": item["audio"], "landmarks": item["landmarks"]}
+    mfcc, faces, info = featurise_clip(*files.values(), cfg)
+    fields = {f: getattr(name, f) for f in FIELDS[1:]}
+    return Clip(mfcc, faces, name.label, int(name.actor),
+                clip_record(f"ravdess-{name.key}", files, root, fields, info))
 
 
 def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,

@@ -16,14 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import CLASS_NAMES
-from ..config import VARIANTS, DataConfig
+from ..config import CLASS_NAMES, VARIANTS, DataConfig
 from ..io import atomic_write
 from .core import ClipArrays
+from .features import audio_features
 
 log = logging.getLogger(__name__)
 
@@ -176,13 +175,6 @@ def synth_audio(actor: Actor, code: int | None, start: float, cfg: DataConfig,
             continue
         wave += rng.normal(0, 0.12, n) * _window_curve(t, s, s + 0.25)
     return wave.astype(np.float32)
-
-
-def audio_features(wave: np.ndarray, cfg: DataConfig) -> np.ndarray:
-    """MFCC frames ``(Ta, F)`` via librosa (n_fft = 2 hops, Hann window, centred frames)."""
-    mfcc = librosa.feature.mfcc(y=wave, sr=cfg.sample_rate, n_mfcc=cfg.n_mfcc,
-                                n_fft=2 * cfg.hop_length, hop_length=cfg.hop_length, n_mels=40)
-    return (mfcc.T / 10.0).astype(np.float32)  # scaled to roughly unit range
 
 
 def synth_video(actor: Actor, events: list[tuple[int, int]], cfg: DataConfig,
