@@ -126,20 +126,49 @@ def test_unimodal_model_ignores_the_other_modality():
     assert net.video_encoder is None
 
 
-def test_shared_time_encoding_matches_across_modalities():
-    """An audio token and a video frame at the same second get the same time code."""
-    net = model()
-    a_time = net.audio_encoder.time(TA, torch.device("cpu"))  # token j at j / 31.25 s
-    v_time = net.video_encoder.time(T, torch.device("cpu"))  # frame f at (f + 0.5) / 8 s
-    # frame 1 is centred at 0.1875 s; audio token j sits at j * 0.032 s; 0.1875 s is between
-    expected = seconds_encoding(torch.tensor([0.1875]), 32)[0]
-    torch.testing.assert_close(v_time[1], expected)
-    torch.testing.assert_close(a_time[0], seconds_encoding(torch.tensor([0.0]), 32)[0])
+def test_shared_time_encoding_gives_audio_and_video_the_same_code_at_the_same_second():
+    """Audio at 32 tokens/s (hop 500): token j at j/32 s; video at 8 fps: frame f at (f + ½)/8 s.
+    So frame f and audio token 4f + 2 sit at the same second, and no other pair does."""
+    net = model(hop_length=500)
+    cpu = torch.device("cpu")
+    a_time = net.audio_encoder.time(64, cpu)  # (64, D): 0 .. 1.97 s
+    v_time = net.video_encoder.time(T, cpu)  # (16, D): 0.0625 .. 1.9375 s
+    torch.testing.assert_close(v_time[0], a_time[2])  # both at 0.0625 s
+    torch.testing.assert_close(v_time[5], a_time[22])  # both at 0.6875 s
+    torch.testing.assert_close(v_time[0], seconds_encoding(torch.tensor([0.0625]), 32)[0])
+    assert (v_time[0] - a_time[0]).abs().max() > 0.1  # 0.0625 s vs 0 s
+    gap = (a_time[:, None] - v_time[None]).abs().amax(-1)  # (64, 16): token j vs frame f
+    same = gap < 1e-6
+    expected = torch.zeros(64, T, dtype=torch.bool)
+    expected[4 * torch.arange(T) + 2, torch.arange(T)] = True
+    assert torch.equal(same, expected)
 
 
-def test_learned_time_encoding_is_per_modality():
+def test_learned_time_encoding_gives_each_modality_its_own_table():
     net = model(time_encoding="learned")
-    assert net.audio_encoder.time.table is not net.video_encoder.time.table
+    names = sorted(n for n, _ in net.named_parameters() if ".time." in n)
+    assert names == ["audio_encoder.time.table", "video_encoder.time.table"]
+    a_table, v_table = net.audio_encoder.time.table, net.video_encoder.time.table
+    assert a_table.data_ptr() != v_table.data_ptr() and not torch.equal(a_table, v_table)
+    audio, video = inputs()
+    with torch.no_grad():
+        a_ref, (v_ref, _) = net.audio_encoder(audio), net.video_encoder(video)
+        a_table += 1.0  # moves only the audio positions
+        a_new, (v_new, _) = net.audio_encoder(audio), net.video_encoder(video)
+        assert not torch.allclose(a_new, a_ref)
+        torch.testing.assert_close(v_new, v_ref)
+        a_table -= 1.0
+        v_table += 1.0  # moves only the video positions
+        a_new, (v_new, _) = net.audio_encoder(audio), net.video_encoder(video)
+        torch.testing.assert_close(a_new, a_ref)
+        assert not torch.allclose(v_new, v_ref)
+
+
+def test_shared_time_encoding_has_no_learned_table():
+    net = model(time_encoding="shared")
+    assert [n for n, _ in net.named_parameters() if ".time." in n] == []
+    assert not hasattr(net.audio_encoder.time, "table")
+    assert not hasattr(net.video_encoder.time, "table")
 
 
 def test_wrong_input_shape_names_expected_and_got():

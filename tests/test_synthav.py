@@ -8,11 +8,22 @@ import pytest
 
 from tacfn_lite.config import get_config
 from tacfn_lite.data.core import ClipArrays
-from tacfn_lite.data.probes import (audio_summary_features, linear_probe_accuracy,
-                                    probe_report, video_summary_features)
+from tacfn_lite.data.probes import (
+    audio_summary_features,
+    linear_probe_accuracy,
+    probe_report,
+    video_summary_features,
+)
 from tacfn_lite.data.splits import split_indices
-from tacfn_lite.data.synthetic import (generate_clip, latent_cases, make_actors, params_hash,
-                                       variant_ceilings)
+from tacfn_lite.data.synthetic import (
+    VIDEO_CODES,
+    generate_clip,
+    latent_cases,
+    make_actors,
+    params_hash,
+    synth_video,
+    variant_ceilings,
+)
 
 # Quick sets test on 4 held-out actors (96 clips): one standard error at 50 % is 5 points.
 SLACK = 0.12
@@ -92,6 +103,76 @@ def test_masks_cover_one_window_of_half_a_second(synthav):
     v_frames = arrays.video_mask.any((2, 3)).sum(1)
     assert set(np.unique(v_frames)) == {4}  # 0.5 s at 8 fps
     assert a_len.min() >= 15 and a_len.max() <= 17  # 0.5 s at 31.25 frames/s
+    for mask in (arrays.audio_mask, arrays.video_mask.any((2, 3))):  # (N, Ta) and (N, T)
+        steps = np.diff(mask.astype(int), axis=1)
+        assert np.all((steps == 1).sum(1) + mask[:, 0] == 1)  # one contiguous run per clip
+    # The face-region mask covers part of each cue frame, never the whole frame.
+    pixels = arrays.video_mask.sum((2, 3))  # (N, T)
+    cue_pixels = pixels[pixels > 0]
+    assert cue_pixels.min() >= 100 and cue_pixels.max() <= arrays.video_mask[0, 0].size // 2
+
+
+@pytest.mark.parametrize("variant", ["complementary", "synchrony"])
+def test_audio_mask_lies_within_the_true_video_event(synthav, variant):
+    """Audio frame j sits at j·512/16000 s; video frame f spans [f/8, (f+1)/8) s. The audio
+    mask starts with the (true) video event, within one audio frame, and ends inside it."""
+    arrays = synthav(variant)
+    cfg = get_config().data
+    a_times = np.arange(arrays.audio.shape[1]) * cfg.hop_length / cfg.sample_rate
+    fps = cfg.n_frames / cfg.duration
+    for a_mask, v_mask in zip(arrays.audio_mask, arrays.video_mask.any((2, 3))):
+        frames = np.flatnonzero(v_mask)
+        start, stop = frames[0] / fps, (frames[-1] + 1) / fps
+        assert start <= a_times[a_mask].min() < start + cfg.hop_length / cfg.sample_rate
+        assert a_times[a_mask].max() < stop
+
+
+def test_audio_cue_window_stands_out_from_the_rest_of_the_clip(synthav):
+    """Mean MFCC inside the audio mask differs from the rest of the clip far more than the mean
+    over a window of the same length away from the cue (noise bursts make single clips vary)."""
+    arrays = synthav("complementary")
+    audio = arrays.audio.astype(np.float64)  # (N, Ta, F)
+    cue_gap, null_gap = [], []
+    for clip, mask in zip(audio, arrays.audio_mask):
+        length = int(mask.sum())
+        away = np.zeros_like(mask)
+        if np.flatnonzero(mask)[0] >= len(mask) // 2:
+            away[:length] = True
+        else:
+            away[-length:] = True
+        assert not (away & mask).any()
+        for window, gaps in ((mask, cue_gap), (away, null_gap)):
+            gaps.append(np.abs(clip[window].mean(0) - clip[~window].mean(0)).mean())
+    cue_gap, null_gap = np.array(cue_gap), np.array(null_gap)
+    assert cue_gap.mean() > 2 * null_gap.mean()  # about 1.5 vs 0.6 on the quick set
+    assert (cue_gap > null_gap).mean() > 0.9
+
+
+@pytest.mark.parametrize("code", range(len(VIDEO_CODES)))
+def test_video_cue_changes_the_face_only_inside_the_mask_of_its_frames(code):
+    """The same clip (same seed) drawn with and without one cue event starting at frame 5."""
+    cfg = get_config().data
+    actor = make_actors(0)[3]
+    with_cue, mask = synth_video(actor, [(code, 5)], cfg, np.random.default_rng(7))
+    without, no_mask = synth_video(actor, [], cfg, np.random.default_rng(7))
+    changed = (with_cue != without).any(-1)  # (T, S, S)
+    assert np.flatnonzero(changed.any((1, 2))).tolist() == [5, 6, 7, 8]  # 0.5 s at 8 fps
+    assert np.flatnonzero(mask.any((1, 2))).tolist() == [5, 6, 7, 8]
+    assert not (changed & ~mask).any()  # every change is inside the ground-truth mask
+    assert changed.sum((1, 2))[5:9].min() >= 5  # a visible feature, not one pixel
+    assert np.abs(with_cue.astype(int) - without).max() >= 100
+    assert not no_mask.any()
+
+
+def test_clips_span_the_value_range_and_move_over_time(synthav):
+    arrays = synthav("complementary")
+    assert np.isfinite(arrays.audio).all()
+    assert arrays.audio.std(1).mean(1).min() > 0.1  # every clip's MFCC varies over time
+    assert arrays.video.min() < 30 and arrays.video.max() > 220  # dark features, bright skin
+    frame_std = arrays.video.reshape(*arrays.video.shape[:2], -1).astype(np.float32).std(2)
+    assert frame_std.min() > 20  # no blank frame
+    assert (np.abs(np.diff(arrays.video.astype(int), axis=1)).max((2, 3, 4)) > 0).all()
+    assert arrays.audio_mask.any(1).all() and arrays.video_mask.any((1, 2, 3)).all()
 
 
 def _clips(seed, n=6, variant="synchrony"):
@@ -101,9 +182,12 @@ def _clips(seed, n=6, variant="synchrony"):
 
 
 def test_same_seed_gives_byte_identical_clips():
-    for a, b in zip(_clips(3), _clips(3)):
+    first = _clips(3)
+    for a, b in zip(first, _clips(3)):
         for x, y in zip(a, b):
             assert x.tobytes() == y.tobytes()
+        assert a[0].std() > 0 and a[1].std() > 0 and a[2].any() and a[3].any()  # not blank
+    assert first[0][1].tobytes() != first[1][1].tobytes()  # and clips differ from each other
 
 
 def test_another_seed_gives_different_clips():
@@ -114,8 +198,8 @@ def test_another_seed_gives_different_clips():
 def test_cache_key_changes_with_every_generation_parameter():
     base = get_config().data
     keys = {params_hash(base)}
-    for change in (dict(variant="synchrony"), dict(data_seed=1), dict(n_frames=8),
-                   dict(image_size=48), dict(size="full"), dict(n_mfcc=20)):
+    for change in ({"variant": "synchrony"}, {"data_seed": 1}, {"n_frames": 8},
+                   {"image_size": 48}, {"size": "full"}, {"n_mfcc": 20}):
         keys.add(params_hash(get_config(**change).data))
     assert len(keys) == 7
 
@@ -126,7 +210,9 @@ def test_cached_set_equals_a_fresh_generation(synthav, synthav_cache):
     first = synthav("complementary")
     again = load_synthav(get_config(cache_dir=synthav_cache).data, progress=False)
     assert first.meta["content_hash"] == again.meta["content_hash"]
-    assert np.array_equal(first.video, again.video)
+    for name in ("audio", "video", "audio_mask", "video_mask", "labels"):
+        assert np.array_equal(getattr(first, name), getattr(again, name)), name
+    assert first.video.std() > 0 and first.audio.std() > 0
 
 
 def test_actor_independent_split_keeps_actors_apart(synthav):
@@ -138,6 +224,18 @@ def test_actor_independent_split_keeps_actors_apart(synthav):
     assert len(sets["test"]) == 4 and len(sets["val"]) == 4 and len(sets["train"]) == 16
 
 
-def test_audio_probe_features_have_expected_shape():
-    assert audio_summary_features(np.zeros((2, 63, 13))).shape == (2, 65)
-    assert video_summary_features(np.zeros((2, 16, 32, 32, 3), np.uint8)).shape == (2, 512)
+def test_audio_summary_is_mean_std_max_min_and_peak_over_median_per_coefficient():
+    audio = np.array([[[1.0, 10.0], [2.0, 40.0], [6.0, 10.0]]])  # (N=1, Ta=3, F=2)
+    std0, std1 = np.sqrt(14 / 3), np.sqrt(200)  # population std of (1, 2, 6) and (10, 40, 10)
+    expected = [[3, 20, std0, std1, 6, 40, 1, 10, 6 - 2, 40 - 10]]
+    np.testing.assert_allclose(audio_summary_features(audio), expected, rtol=1e-6)
+
+
+def test_video_summary_is_pooled_temporal_extremes_of_the_frame_difference():
+    """One white pixel in the second of two black 2×2 frames: grey 0 then 1, mean 0.5, so the
+    difference is -0.5 then +0.5 at that pixel and 0 elsewhere."""
+    video = np.zeros((1, 2, 2, 2, 3), np.uint8)  # (N, T, H, W, 3)
+    video[0, 1, 0, 0] = 255
+    np.testing.assert_allclose(video_summary_features(video, pool=1),
+                               [[0.5, 0, 0, 0, -0.5, 0, 0, 0]])
+    np.testing.assert_allclose(video_summary_features(video, pool=2), [[0.125, -0.125]])
