@@ -60,6 +60,14 @@ class ModelConfig:
     select: bool = True  # False: source vector = mean pool (no intra-modal selection)
     reinforce: bool = True  # False: target tokens pass unweighted
     residual: bool = True  # False: V' = V * w instead of V * w + V
+    # TACFN deviations from the authors' code (fusion.SelectReinforce documents each);
+    # tacfn="official" sets the official value of every switch not given explicitly.
+    tacfn: str = "kit"  # kit | official (a named starting point for the four switches below)
+    selection: str = "query"  # query | last_step (official: causal audio encoder, last token)
+    weight_norm: str = "clip"  # clip | frame (official: softmax within each frame)
+    weight_scale: str = "count"  # count (w × cells per softmax) | none (official: w)
+    classifier_source: str = "selected"  # selected (MLP) | all (official: Linear, flattened)
+    audio_steps: int = 0  # audio tokens per clip (derived; classifier_source="all" needs it)
     time_encoding: str = "shared"  # shared seconds encoding | learned (per modality)
     score_hidden: int = 64
     dropout: float = 0.1
@@ -133,10 +141,19 @@ _CHOICES = {
     "model.direction": DIRECTIONS,
     "model.video_backbone": ("tiny", "resnext50", "features"),
     "model.time_encoding": ("shared", "learned"),
+    "model.tacfn": ("kit", "official"),
+    "model.selection": ("query", "last_step"),
+    "model.weight_norm": ("clip", "frame"),
+    "model.weight_scale": ("count", "none"),
+    "model.classifier_source": ("selected", "all"),
     "data.variant": VARIANTS,
     "data.size": ("quick", "full"),
     "data.name": ("synthav", "ravdess", "cremad", "iemocap"),
 }
+# The authors' TACFN (issue 14). Explicit overrides win: get_config(tacfn="official",
+# weight_norm="clip") is the official setting with one switch flipped.
+OFFICIAL_TACFN = {"model.selection": "last_step", "model.weight_norm": "frame",
+                  "model.weight_scale": "none", "model.classifier_source": "all"}
 _PROBABILITIES = ("model.audio_dropout", "model.video_dropout", "model.dropout")
 
 
@@ -194,12 +211,14 @@ def derive(cfg: RunConfig) -> RunConfig:
         audio_dim=d.n_mfcc,
         audio_rate=d.sample_rate / d.hop_length,
         video_rate=d.n_frames / d.duration,
+        audio_steps=1 + int(d.sample_rate * d.duration) // d.hop_length,
     )
     if d.name == "iemocap":  # MulT aligned features: 20 word-aligned steps, no pixels
         dims = IEMOCAP_DIMS
         model = replace(model, audio_dim=dims["audio"] + dims["text"] * d.iemocap_text,
                         video_backbone="features", video_dim=dims["vision"],
-                        audio_rate=IEMOCAP_STEP_RATE, video_rate=IEMOCAP_STEP_RATE)
+                        audio_rate=IEMOCAP_STEP_RATE, video_rate=IEMOCAP_STEP_RATE,
+                        audio_steps=20)
     return replace(cfg, model=model)
 
 
@@ -220,6 +239,9 @@ def get_config(preset: str = "tiny", **overrides: Any) -> RunConfig:
         full = _resolve_key(key)
         section, name = full.split(".")
         values[section][name] = _coerce(full, value)
+    if values["model"].get("tacfn") == "official":  # explicit switches win over the name
+        for full, value in OFFICIAL_TACFN.items():
+            values["model"].setdefault(full.split(".")[1], value)
     cfg = RunConfig(
         DataConfig(**values["data"]), ModelConfig(**values["model"]), TrainConfig(**values["train"])
     )

@@ -67,13 +67,18 @@ class AudioEncoder(nn.Module):
         layer = nn.TransformerEncoderLayer(d, cfg.n_heads, 2 * d, cfg.dropout, batch_first=True,
                                            norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, cfg.audio_layers, enable_nested_tensor=False)
+        # TACFN selection="last_step" (the authors' code): causal, so token t sees steps ≤ t only.
+        self.causal = cfg.model == "tacfn" and cfg.selection == "last_step"
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         if audio.ndim != 3 or audio.shape[-1] != self.norm_in.num_features:
             raise ValueError(f"audio: expected (B, Ta, {self.norm_in.num_features}), got {tuple(audio.shape)}")
         x = self.conv(self.norm_in(audio.transpose(1, 2))).transpose(1, 2)  # (B, Ta, D)
         x = x + self.time(x.shape[1], x.device)
-        return self.transformer(x)  # (B, Ta, D)
+        if not self.causal:
+            return self.transformer(x)  # (B, Ta, D)
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device)
+        return self.transformer(x, mask=mask, is_causal=True)  # (B, Ta, D)
 
 
 class TinyVideoCNN(nn.Module):
