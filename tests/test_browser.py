@@ -2,14 +2,17 @@
 Playwright; run all cells, move the slider, check that the image and the label change.
 
 Never runs `playwright install`: the browser is /usr/bin/chromium (CI installs it with apt).
-Saves a screenshot to figures/explorer.png for the docs.
+Without Chromium or Playwright the test skips, except under ``CI=true`` where it fails.
+The screenshot (explorer.png) goes to the test's tmp_path, or to ``$TACFN_SCREENSHOT_DIR`` when
+set: ``TACFN_SCREENSHOT_DIR=figures .venv/bin/python -m pytest -q tests/test_browser.py``
+refreshes the README figure on purpose.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +30,39 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TRAINED = REPO / "runs/validity/tacfn/best.pt"  # bench/validity.py's TACFN, when present
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _missing_browser() -> str | None:
+    """Why the browser test cannot run here, or None when Chromium and Playwright are present."""
+    if not Path(CHROMIUM).is_file():
+        return f"Debian Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def _require_browser() -> str:
+    """The Chromium path; skips when it or Playwright is missing, but fails under ``CI=true``,
+    where a silently skipped browser test would hide a broken explorer."""
+    reason = _missing_browser()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser test cannot run under CI=true: {reason}", pytrace=False)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+def chromium() -> str:
+    return _require_browser()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path) -> Path:
+    """tmp_path, or $TACFN_SCREENSHOT_DIR when set (to refresh figures/explorer.png)."""
+    path = Path(os.environ.get("TACFN_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _free_port() -> int:
@@ -101,7 +136,7 @@ def _run_all_cells(page, tries: int = 6) -> None:
     raise TimeoutError("JupyterLab never started executing the notebook")
 
 
-def _move_slider(page, label_before: str, tries: int = 4) -> None:
+def _move_slider(page, label_before: str, failure_png: Path, tries: int = 4) -> None:
     """Click the sample slider's track further right (then, if needed, press → on its handle)
     until the label shows another clip."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -122,13 +157,14 @@ def _move_slider(page, label_before: str, tries: int = 4) -> None:
             return
         except PlaywrightTimeout:  # the click or key press was lost: try again
             pass
-    page.screenshot(path=str(REPO / "figures/explorer_failure.png"))
-    raise TimeoutError("moving the slider never changed the label (see figures/explorer_failure.png)")
+    page.screenshot(path=str(failure_png))
+    raise TimeoutError(f"moving the slider never changed the label (see {failure_png})")
 
 
 @pytest.fixture
-def jupyter_lab(tmp_path, synthav, synthav_cache):
-    """A JupyterLab server (own process group, isolated config) serving one explorer notebook."""
+def jupyter_lab(chromium, tmp_path, synthav, synthav_cache):
+    """A JupyterLab server (own process group, isolated config) serving one explorer notebook.
+    Asks for ``chromium`` first, so a missing browser skips before anything starts."""
     synthav("synchrony", "quick")  # generate the cache the notebook's kernel reads
     cache_dir = synthav_cache
     root = tmp_path / "lab"
@@ -163,12 +199,14 @@ def jupyter_lab(tmp_path, synthav, synthav_cache):
                     proc.wait()
 
 
-@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium not installed")
-def test_explorer_slider_changes_the_image_and_the_label(jupyter_lab):
+@pytest.mark.browser
+@pytest.mark.slow
+def test_explorer_slider_changes_the_image_and_the_label(chromium, jupyter_lab, screenshot_dir):
     from playwright.sync_api import sync_playwright
 
+    failure_png = screenshot_dir / "explorer_failure.png"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(jupyter_lab + "lab/tree/explorer.ipynb")
@@ -181,20 +219,58 @@ def test_explorer_slider_changes_the_image_and_the_label(jupyter_lab):
             try:
                 image.wait_for(state="visible", timeout=180_000)
             except Exception:
-                page.screenshot(path=str(REPO / "figures/explorer_failure.png"))
+                page.screenshot(path=str(failure_png))
                 raise
             label = page.locator(".widget-html-content").first
             page.wait_for_function("document.querySelector('.widget-html-content')"
                                    ".innerText.includes('predicted')", timeout=60_000)
             before_label, before_png = label.inner_text(), image.screenshot()
-            _move_slider(page, before_label)
+            _move_slider(page, before_label, failure_png)
             page.wait_for_timeout(1500)  # let the new PNG load into the <img>
             after_label, after_png = label.inner_text(), image.screenshot()
-            (REPO / "figures").mkdir(exist_ok=True)
             page.locator(".jp-OutputArea-output").first.screenshot(
-                path=str(REPO / "figures/explorer.png"))
+                path=str(screenshot_dir / "explorer.png"))
         finally:
             browser.close()
     assert "predicted" in after_label and "true" in after_label
     assert after_label != before_label
     assert after_png != before_png
+    assert (screenshot_dir / "explorer.png").stat().st_size > 0
+
+
+def _outcome() -> tuple[type | None, str]:
+    """What ``_require_browser`` does: (skip or fail exception type, message), caught here so a
+    wrong skip cannot pass for a skipped test."""
+    try:
+        _require_browser()
+    except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+        return type(exc), str(exc)
+    return None, ""
+
+
+def test_missing_chromium_skips_with_the_reason_outside_ci(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.delenv("CI", raising=False)
+    kind, message = _outcome()
+    assert kind is pytest.skip.Exception
+    missing = tmp_path / "no-chromium"
+    assert message == f"Debian Chromium not found at {missing} (apt-get install chromium)"
+
+
+def test_missing_chromium_fails_under_ci(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("CI", "true")
+    kind, message = _outcome()
+    assert kind is pytest.fail.Exception
+    assert message.startswith("browser test cannot run under CI=true: Debian Chromium not found")
+
+
+def test_missing_playwright_fails_under_ci(monkeypatch, tmp_path):
+    fake = tmp_path / "chromium"
+    fake.write_text("")
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", str(fake))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # no playwright
+    monkeypatch.setenv("CI", "true")
+    kind, message = _outcome()
+    assert kind is pytest.fail.Exception
+    assert "the playwright package is not installed" in message
