@@ -31,7 +31,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 TRAINED = REPO / "runs/validity/tacfn/best.pt"  # bench/validity.py's TACFN, when present
 
 
-
 def _missing_browser() -> str | None:
     """Why the browser test cannot run here, or None when Chromium and Playwright are present."""
     if not Path(CHROMIUM).is_file():
