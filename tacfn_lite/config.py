@@ -211,14 +211,15 @@ def derive(cfg: RunConfig) -> RunConfig:
         audio_dim=d.n_mfcc,
         audio_rate=d.sample_rate / d.hop_length,
         video_rate=d.n_frames / d.duration,
-        audio_steps=1 + int(d.sample_rate * d.duration) // d.hop_length,
     )
+    if model.classifier_source == "all":  # only then (older configs stay equal)
+        model = replace(model, audio_steps=1 + int(d.sample_rate * d.duration) // d.hop_length)
     if d.name == "iemocap":  # MulT aligned features: 20 word-aligned steps, no pixels
         dims = IEMOCAP_DIMS
         model = replace(model, audio_dim=dims["audio"] + dims["text"] * d.iemocap_text,
                         video_backbone="features", video_dim=dims["vision"],
                         audio_rate=IEMOCAP_STEP_RATE, video_rate=IEMOCAP_STEP_RATE,
-                        audio_steps=20)
+                        audio_steps=20 if model.audio_steps else 0)
     return replace(cfg, model=model)
 
 
