@@ -1,12 +1,12 @@
 # Two commands do everything on a fresh machine with Python 3.11:
-#   make report   set up .venv, run every notebook on SynthAV (papermill), write reports/ + figures/
+#   make report   set up .venv, run every notebook on SynthAV (papermill), write reports/<run>/
 #   make test     set up .venv and run the whole test suite (browser test included)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report report-full notebooks test test-fast browser-deps clean
+.PHONY: setup report report-full figures notebooks test test-fast browser-deps clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,10 @@ report: $(STAMP)
 
 report-full: $(STAMP)
 	$(BIN)/tacfn-lite report
+
+# The README's figures/ change only on purpose: a quick report that copies its figures there.
+figures: $(STAMP)
+	$(BIN)/tacfn-lite report --quick --update-figures
 
 # Copy notebooks/parameters.py into every notebook, rewrite each .ipynb from its paired .py.
 notebooks: $(STAMP)

@@ -36,7 +36,7 @@ from tacfn_lite.data import load_arrays, to_batch
 from tacfn_lite.data.splits import split_indices
 from tacfn_lite.report import record
 from tacfn_lite.validity import map_pointing
-from tacfn_lite.viz import plot_audio_map, plot_video_map, save_figure
+from tacfn_lite.viz import plot_audio_map, plot_video_map, save_figure, write_static_explorer
 from tacfn_lite.widgets import Explorer
 
 # %% [markdown]
@@ -137,6 +137,16 @@ assert pointing["audio_select"]["hit_rate"] > pointing["audio_select"]["chance"]
 explorer = Explorer({"tacfn": model}, {variant: arrays}, indices={variant: test})
 assert explorer.image.value[:4] == b"\x89PNG"
 explorer
+
+# %% [markdown]
+# The report's front page carries a kernel-free copy of this explorer for a few dozen test
+# clips (precomputed images, a slider and a menu in plain HTML), so the maps can be read from
+# the report alone.
+
+# %%
+shown = test[: 12 if quick else 48]
+index = write_static_explorer(model, arrays, shown, f"{run_dir}/explorer")
+print("static explorer:", index)
 
 # %% [markdown]
 # ## Summary

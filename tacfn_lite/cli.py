@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -19,26 +21,37 @@ SHORTCUTS = {  # flag → config key
 }
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="tiny", help="tiny (CPU) or paper (GPU)")
-    p.add_argument("--model", choices=MODELS)
-    p.add_argument("--data", choices=("synthav", "ravdess", "cremad", "iemocap"))
-    p.add_argument("--variant", choices=VARIANTS, help="SynthAV variant")
-    p.add_argument("--size", choices=("quick", "full"), help="SynthAV size")
-    p.add_argument("--root", help="folder of a prepared real corpus")
-    p.add_argument("--direction", choices=("audio->video", "video->audio", "both"))
-    for flag in ("fold", "epochs", "seed", "batch_size"):
-        p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--audio-dropout", dest="audio_dropout", type=float,
-                   help="training only: per-sample probability of zeroing the whole audio input")
-    p.add_argument("--video-dropout", dest="video_dropout", type=float,
-                   help="training only: per-sample probability of zeroing the whole video input")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bf16 on CPU)")
-    p.add_argument("--out", help="output folder (checkpoints, metrics)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any config field, e.g. --set d_model=64 --set model.select=false")
+OPTIONS = {  # shared flags; each command adds only those that apply to it
+    "preset": dict(default="tiny", help="tiny (CPU) or paper (GPU)"),
+    "model": dict(choices=MODELS),
+    "data": dict(choices=("synthav", "ravdess", "cremad", "iemocap")),
+    "variant": dict(choices=VARIANTS, help="SynthAV variant"),
+    "size": dict(choices=("quick", "full"), help="SynthAV size"),
+    "root": dict(help="real corpus: a prepared folder (prepare --out), or the raw corpus root "
+                 "whose default prepared cache is used"),
+    "fold": dict(type=int, help="actor-independent test fold (0..5)"),
+    "direction": dict(choices=("audio->video", "video->audio", "both")),
+    "epochs": dict(type=int), "seed": dict(type=int), "batch_size": dict(type=int),
+    "lr": dict(type=float),
+    "audio_dropout": dict(type=float, help="per-sample probability of zeroing the audio input"),
+    "video_dropout": dict(type=float, help="per-sample probability of zeroing the video input"),
+    "device": dict(help="auto | cpu | cuda | cuda:N"),
+    "amp": dict(action="store_true", help="mixed precision (fp16 on CUDA, bf16 on CPU)"),
+    "out": dict(help="output folder (checkpoints, metrics)"),
+    "set": dict(action="append", default=[], metavar="KEY=VALUE",
+                help="any config field, e.g. --set d_model=64 --set model.select=false"),
+    "force": dict(action="store_true", help="write even when the estimated cache size exceeds "
+                  "the free disk space"),
+}
+DATA = ("preset", "data", "variant", "size", "root", "fold")
+TRAIN = ("epochs", "batch_size", "lr", "device", "amp", "out", "set")
+
+
+def _add(p: argparse.ArgumentParser, *names: str, **helps: str) -> None:
+    """Add the shared ``OPTIONS`` ``names`` to ``p``; ``helps`` rewords a flag for this command."""
+    for name in names:
+        kw = {**OPTIONS[name], **({"help": helps[name]} if name in helps else {})}
+        p.add_argument("--" + name.replace("_", "-"), dest=name, **kw)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -58,7 +71,7 @@ def cmd_generate(args) -> int:
     from .data.synthetic import load_synthav
 
     cfg = config_from_args(args)
-    arrays = load_synthav(cfg.data)
+    arrays = load_synthav(cfg.data, force=args.force)
     summary = {"clips": len(arrays), "audio": list(arrays.audio.shape),
                "video": list(arrays.video.shape), "actors": int(len(set(arrays.actors.tolist()))),
                **{k: arrays.meta[k] for k in ("variant", "size", "content_hash", "ceilings")}}
@@ -104,12 +117,10 @@ def cmd_evaluate(args) -> int:
 def cmd_prepare(args) -> int:
     from .data.media import prepare_corpus
 
-    if not args.root:
-        raise ValueError("prepare needs --root pointing at the raw corpus")
     args.data = args.corpus
     cfg = config_from_args(args)
-    print(json.dumps(prepare_corpus(args.corpus, args.root, args.out, cfg.data, args.strict),
-                     indent=1))
+    print(json.dumps(prepare_corpus(args.corpus, args.root, args.out, cfg.data, args.strict,
+                                    force=args.force), indent=1))
     return 0
 
 
@@ -144,11 +155,16 @@ def cmd_check_splits(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import ReportError, ReportOptions, parse_param, run_report
+    from .report import PATH_PARAMETERS, ReportError, ReportOptions, parse_param, run_report
 
-    opts = ReportOptions(quick=args.quick, params=dict(parse_param(p) for p in args.param),
-                         out_root=args.out or "reports", run_id=args.run_id,
-                         figures_dir=args.figures_dir, checkpoint_dir=args.checkpoint_dir,
+    here = lambda p: p and str(Path(p).absolute())  # noqa: E731  relative to the current folder
+    params = dict(parse_param(p) for p in args.param)
+    params.update({k: here(v) for k, v in params.items() if k in PATH_PARAMETERS and isinstance(v, str)})
+    opts = ReportOptions(quick=args.quick, params=params, out_root=here(args.out or "reports"),
+                         notebooks_dir=here(args.notebooks) or "notebooks", run_id=args.run_id,
+                         cache_dir=here(ReportOptions.cache_dir),
+                         figures_dir=here(args.figures_dir), update_figures=args.update_figures,
+                         checkpoint_dir=here(args.checkpoint_dir),
                          only=tuple(args.only.split(",")) if args.only else ())
     try:
         run_dir = run_report(opts)
@@ -175,12 +191,14 @@ def cmd_predict(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tacfn-lite", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (also: TACFN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("generate", help="generate (and cache) a SynthAV set; print its summary")
-    _add_config_args(p)
+    _add(p, "preset", "variant", "size", "set", "force")
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("train", help="train one model; writes checkpoints and metrics")
-    _add_config_args(p)
+    _add(p, *DATA, "model", "direction", "seed", "audio_dropout", "video_dropout", *TRAIN)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on its own data split")
@@ -190,18 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("prepare", help="decode a real corpus into a cached shard set (--root RAW)")
     p.add_argument("corpus", choices=("ravdess", "cremad", "iemocap"))
-    _add_config_args(p)  # --out: the cache folder (default: under cache_dir, keyed by --root)
+    p.add_argument("--root", required=True, help="folder of the raw corpus as downloaded")
+    _add(p, "preset", "out", "set", "force", out="the prepared cache folder (default: under "
+         "cache_dir, keyed by --root and the frame/audio settings)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad file")
     p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("export", help="write a SynthAV set in a real corpus layout (--out DIR)")
     p.add_argument("corpus", choices=("ravdess", "cremad"))
-    _add_config_args(p)
+    _add(p, "preset", "variant", "size", "out", "set", out="folder to write the corpus tree into")
     p.add_argument("--actors", type=int, default=24, help="actors 1..N")
     p.add_argument("--per-class", dest="per_class", type=int, default=1,
                    help="clips per actor and class")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("compare", help="train every model on the same splits/seeds; one table")
-    _add_config_args(p)
+    _add(p, *DATA, *TRAIN, out="folder for the runs (default runs/compare)")
     p.add_argument("--models", help="comma-separated subset of " + ",".join(MODELS))
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     p.add_argument("--json", help="where to save the result (default bench/results/compare_<variant>.json)")
@@ -226,24 +246,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="notebook parameter for every notebook, e.g. --param variant=synchrony")
     p.add_argument("--out", help="folder for report runs (default reports)")
+    p.add_argument("--notebooks", help="folder of NN_*.ipynb (default: the installed kit's)")
     p.add_argument("--run-id", help="name of the run folder (default: date-time)")
-    p.add_argument("--figures-dir", default="figures", help="where notebooks save figures")
+    p.add_argument("--figures-dir", help="where notebooks save figures (default: RUN/figures)")
+    p.add_argument("--update-figures", action="store_true",
+                   help="after a successful run, copy its figures into the repository's figures/")
     p.add_argument("--checkpoint-dir", help="reuse checkpoints here (default: fresh, in the run)")
     p.add_argument("--only", help="comma-separated notebook numbers, e.g. 00,04")
     p.set_defaults(func=cmd_report)
     return parser
 
 
+FIXES = {  # errno → what to do
+    errno.ENOSPC: "free some space or choose another folder, then rerun",
+    errno.EROFS: "the folder is read-only: choose a writable one (--out, --set cache_dir=DIR)",
+    errno.EACCES: "choose a folder you may write to (--out, --set cache_dir=DIR)",
+    errno.ENOENT: "it is missing (moved or deleted while running?): check the path and rerun",
+}
+RERUN = {"train": "`train --resume` continues from the last complete checkpoint",
+         "prepare": "a rerun reuses the finished shards (--force skips the space check)",
+         "generate": "--force skips the space check"}
+
+
+def error_line(exc: OSError, command: str) -> str:
+    """One line for an OS-level failure: the path, what went wrong, what to do."""
+    code = {errno.EPERM: errno.EACCES, errno.EDQUOT: errno.ENOSPC}.get(exc.errno, exc.errno)
+    fix = FIXES.get(code, "check the path and the disk, then rerun (--debug shows the traceback)")
+    if code == errno.ENOSPC and command in RERUN:
+        fix += "; " + RERUN[command]
+    what = " ".join((exc.strerror or str(exc)).split())
+    return f"{exc.filename or '(no path)'}: {what}; {fix}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except ValueError as exc:
-        print(f"tacfn-lite {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as exc:
+        if args.debug or os.environ.get("TACFN_DEBUG", "0") not in ("", "0"):
+            raise
+        text = error_line(exc, args.command) if isinstance(exc, OSError) else exc
+        print(f"tacfn-lite {args.command}: error: {text}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
 
 
 if __name__ == "__main__":

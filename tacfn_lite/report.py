@@ -8,10 +8,8 @@ commit, package versions, device, seeds, parameters and SynthAV content hash. RE
 from __future__ import annotations
 
 import ast
-import html
 import json
 import logging
-import os
 import resource
 import time
 from dataclasses import dataclass, field
@@ -20,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .io import atomic_write_text
+from .frontpage import index_html
+from .io import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +28,7 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 # Every notebook's `parameters` cell defines these; the report passes them all to each notebook.
 DEFAULT_PARAMETERS = {"variant": "complementary", "seed": 0, "device": "auto"}
 PATH_PARAMETERS = ("run_dir", "checkpoint_dir", "figures_dir", "cache_dir")
+KIT = Path(__file__).resolve().parents[1]  # the kit checkout (editable install): notebooks/, git
 
 
 class ReportError(RuntimeError):
@@ -95,8 +95,49 @@ def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> lis
     if only:
         found = [p for p in found if any(p.name.startswith(o) for o in only)]
     if not found:
-        raise ValueError(f"{notebooks_dir}: no notebooks match {NOTEBOOK_GLOB} {list(only) or ''}")
+        raise ValueError(f"{notebooks_dir}: no notebooks match {NOTEBOOK_GLOB} {list(only) or ''}"
+                         "; pass --notebooks DIR (the kit's notebooks/ folder)")
     return found
+
+
+def notebook_parameters(notebooks: list[Path]) -> dict:
+    """Names and defaults of the notebooks' ``parameters`` cell: its one source
+    ``notebooks/parameters.py`` when present, else the first notebook's tagged cell."""
+    src = notebooks[0].parent / "parameters.py"
+    if src.is_file():
+        text = src.read_text()
+    else:
+        cells = json.loads(notebooks[0].read_text())["cells"]
+        text = next(("".join(c["source"]) for c in cells
+                     if "parameters" in c.get("metadata", {}).get("tags", ())), "")
+    return {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(text).body
+            if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)}
+
+
+def check_params(params: dict, notebooks: list[Path]) -> None:
+    """``ValueError`` before any notebook runs for a ``--param`` the notebooks do not define, a
+    value of another type than the cell's default, or an unknown variant or device."""
+    from .config import VARIANTS
+    from .runtime import resolve_device
+
+    known = {**DEFAULT_PARAMETERS, **notebook_parameters(notebooks)}
+    for key, value in params.items():
+        if key == "quick":
+            raise ValueError("--param quick: set it with --quick")
+        if key not in known:
+            raise ValueError(f"--param {key}: not a notebook parameter (known: "
+                             f"{', '.join(sorted(known))})")
+        want = known[key]
+        if want is not None and not (type(value) is type(want)
+                                     or isinstance(want, float) and type(value) is int):
+            raise ValueError(f"--param {key}={value!r}: expected {type(want).__name__} "
+                             f"(the parameters cell has {key} = {want!r})")
+    if params.get("variant", VARIANTS[0]) not in VARIANTS:
+        raise ValueError(f"--param variant={params['variant']!r}: choose from {', '.join(VARIANTS)}")
+    try:
+        resolve_device(params.get("device", "auto"))
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"--param device={params['device']!r}: {exc}") from exc
 
 
 def environment(repo: Path, device: str) -> dict:
@@ -125,15 +166,17 @@ def synthav_hash(params: dict) -> dict | None:
 
 @dataclass
 class ReportOptions:
-    """What :func:`run_report` runs and where it writes. Relative paths are from ``repo``."""
+    """What :func:`run_report` runs and where it writes. Relative paths are from ``repo`` (the
+    installed kit's checkout; the CLI makes them absolute from the current folder)."""
 
     quick: bool = True
     params: dict = field(default_factory=dict)
-    repo: Path = Path(".")
-    notebooks_dir: str = "notebooks"
+    repo: Path = KIT
+    notebooks_dir: str = "notebooks"  # relative to repo, or absolute (--notebooks DIR)
     out_root: str = "reports"
     run_id: str | None = None
-    figures_dir: str = "figures"
+    figures_dir: str | None = None  # default: <run dir>/figures
+    update_figures: bool = False  # copy the run's figures into the repository's figures/
     checkpoint_dir: str | None = None  # default: <run dir>/checkpoints (fresh training per run)
     cache_dir: str = ".cache/tacfn_lite"
     only: tuple[str, ...] = ()
@@ -145,7 +188,7 @@ def _parameters(opts: ReportOptions, run_dir: Path) -> dict:
     repo = opts.repo.resolve()
     params = {**DEFAULT_PARAMETERS, **opts.params, "quick": opts.quick, "run_dir": run_dir,
               "checkpoint_dir": opts.checkpoint_dir or run_dir / "checkpoints",
-              "figures_dir": opts.figures_dir, "cache_dir": opts.cache_dir}
+              "figures_dir": opts.figures_dir or run_dir / "figures", "cache_dir": opts.cache_dir}
     for key in PATH_PARAMETERS:  # notebooks run in notebooks/: hand them absolute paths
         p = Path(opts.params.get(key, params[key]))
         params[key] = str(p if p.is_absolute() else repo / p)
@@ -194,32 +237,6 @@ def _to_html(executed: Path) -> Path:
     return atomic_write_text(executed.with_suffix(".html"), body)
 
 
-def _index_html(run: dict) -> str:
-    e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(n['notebook'])}</td><td>{e(n['status'])}</td><td>{n['seconds']}</td>"
-        f"<td><a href='{e(n.get('html', ''))}'>HTML</a> · <a href='{e(n['executed'])}'>ipynb</a>"
-        f"</td><td>{e(n.get('cell', ''))} {e(n.get('error', ''))}</td></tr>"
-        for n in run["notebooks"])
-    metrics = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v))[:200]}</td></tr>"
-                      for k, v in run["metrics"].items())
-    fig_dir = os.path.relpath(run["figures_dir"], run["parameters"]["run_dir"])
-    figures = "".join(f"<li><a href='{e(fig_dir)}/{e(f)}'>{e(f)}</a></li>" for f in run["figures"])
-    git = run["environment"]["git"]
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>tacfn-lite report "
-            f"{e(run['run_id'])}</title><style>body{{font-family:sans-serif;max-width:60em;"
-            f"margin:2em auto}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd;"
-            f"text-align:left}}</style></head><body><h1>tacfn-lite report {e(run['run_id'])}</h1>"
-            f"<p>{'quick' if run['quick'] else 'full'} run, {run['seconds_total']} s, status "
-            f"<b>{e(run['status'])}</b>; commit {e(str(git['commit']))}"
-            f"{' (uncommitted changes)' if git['dirty'] else ''}; device "
-            f"{e(run['environment']['machine']['device'])}. "
-            f"<a href='run.json'>run.json</a></p><table><tr><th>notebook</th><th>status</th>"
-            f"<th>seconds</th><th>output</th><th>error</th></tr>{rows}</table><h2>Figures</h2>"
-            f"<ul>{figures}</ul><h2>Metrics</h2>"
-            f"<table>{metrics}</table></body></html>")
-
-
 def run_report(opts: ReportOptions) -> Path:
     """Execute the notebooks in order; write run.json and index.html; return the run folder.
 
@@ -230,6 +247,7 @@ def run_report(opts: ReportOptions) -> Path:
 
     repo = opts.repo.resolve()
     notebooks = find_notebooks(repo / opts.notebooks_dir, opts.only)
+    check_params(opts.params, notebooks)  # a misspelt --param stops here, not in a notebook
     run_id = opts.run_id or time.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")
     run_dir = repo / opts.out_root / run_id
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -262,7 +280,11 @@ def run_report(opts: ReportOptions) -> Path:
         "metrics": load_metrics(run_dir),
     }
     atomic_write_text(run_dir / "run.json", json.dumps(_jsonable(run), indent=1))
-    atomic_write_text(run_dir / "index.html", _index_html(run))
+    atomic_write_text(run_dir / "index.html", index_html(run, run_dir))
+    if opts.update_figures and not failed:  # the README's figures change only on request
+        for name in figures:
+            data = (Path(params["figures_dir"]) / name).read_bytes()
+            atomic_write(repo / "figures" / name, lambda fh, data=data: fh.write(data))
     if failed:
         f = failed[0]
         raise ReportError(f"{f['notebook']} failed at cell {f['cell']} ({f['cell_source']!r}): "

@@ -362,3 +362,36 @@ def explain_prediction(pred: Prediction, checkpoint: str | Path, out_dir: str | 
     written.append(save_figure(fig, out / "integrated_gradients.png"))
     plt.close(fig)
     return written
+
+
+def write_static_explorer(model, arrays: ClipArrays, idx, out_dir: str | Path, dpi: int = 60,
+                          direction: str = "audio->video") -> Path:
+    """The report's kernel-free explorer: one PNG per clip (frames with the video map, MFCC with
+    the audio map, ground truth outlined) and ``explorer.json`` (clip, image, prediction, label)
+    that the front page's slider and menu switch between. Notebook 05."""
+    from .inference import predict_arrays
+
+    out, idx = Path(out_dir), np.asarray(idx)
+    res = predict_arrays(model, arrays, idx)
+    probs = res.logits.softmax(-1).numpy()
+    vname, aname = DIRECTION_MAPS[direction]
+    names = arrays.class_names or tuple(str(c) for c in range(probs.shape[1]))
+    clips = []
+    for row, i in enumerate(idx):
+        vmap, amap = getattr(res, vname), getattr(res, aname)
+        pred, true = int(probs[row].argmax()), int(arrays.labels[i])
+        fig = plot_explanation(
+            arrays.video[i], np.asarray(arrays.audio[i], np.float32),
+            None if vmap is None else vmap[row].numpy().reshape(res.video_grid),
+            None if amap is None else amap[row].numpy(),
+            None if arrays.video_mask is None else arrays.video_mask[i],
+            None if arrays.audio_mask is None else arrays.audio_mask[i],
+            title=f"{arrays.clip_ids[i]}: predicted {names[pred]}, true {names[true]}",
+            map_names=(vname, aname))
+        image = f"clip_{row:03d}.png"
+        save_figure(fig, out / image, dpi=dpi)
+        plt.close(fig)
+        clips.append({"clip_id": str(arrays.clip_ids[i]), "image": image, "pred": names[pred],
+                      "prob": float(probs[row, pred]), "true": names[true],
+                      "correct": pred == true})
+    return atomic_write_text(out / "explorer.json", json.dumps({"clips": clips}, indent=1))

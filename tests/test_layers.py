@@ -33,6 +33,7 @@ LAYERS = [
     ("validity",),
     ("viz",),
     ("widgets", "course"),
+    ("frontpage",),
     ("report",),
     ("cli",),
     ("",),  # the package root (tacfn_lite/__init__.py)

@@ -13,6 +13,7 @@ from tacfn_lite.config import get_config
 from tacfn_lite.data import make_loaders, ravdess
 from tacfn_lite.data.export import export_ravdess, landmark_header, write_wav
 from tacfn_lite.data.media import MANIFEST
+from tacfn_lite.data import features
 from tacfn_lite.data.features import crop_faces, read_landmarks
 from tacfn_lite.data.splits import actor_folds
 
@@ -158,10 +159,10 @@ def test_crop_falls_back_to_haar_box_then_centre(monkeypatch):
         def detectMultiScale(self, gray, *args, **kwargs):
             return np.array([[40, 10, 20, 20]])
 
-    monkeypatch.setattr(ravdess, "face_cascade", lambda: Stub())
+    monkeypatch.setattr(features, "face_cascade", lambda: Stub())
     out, method = crop_faces(frames, np.arange(1, 5), None, 8)
     assert method == "haar" and out.shape == (4, 8, 8, 3) and out.mean() > 200
-    monkeypatch.setattr(ravdess, "face_cascade", lambda: None)
+    monkeypatch.setattr(features, "face_cascade", lambda: None)
     out, method = crop_faces(frames, np.arange(1, 5), None, 8)
     assert method == "centre" and out.mean() < 200
 
