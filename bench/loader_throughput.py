@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from tacfn_lite.config import get_config
 from tacfn_lite.data.core import Batch, ClipArrays, ClipDataset, collate_batches
-from tacfn_lite.data.media import Clip, arrays_from_cache, read_manifest, write_prepared
+from tacfn_lite.data.media import Clip, arrays_from_cache, read_manifest
+from tacfn_lite.data.prepare import write_prepared
 from tacfn_lite.data.synthetic import load_synthav
 
 

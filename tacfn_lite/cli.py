@@ -23,16 +23,18 @@ SHORTCUTS = {  # flag → config key
 
 OPTIONS = {  # shared flags; each command adds only those that apply to it
     "preset": dict(default="tiny", help="tiny (CPU) or paper (GPU)"),
-    "model": dict(choices=MODELS),
-    "data": dict(choices=("synthav", "ravdess", "cremad", "iemocap")),
+    "model": dict(choices=MODELS, help="which model to train"),
+    "data": dict(choices=("synthav", "ravdess", "cremad", "iemocap"), help="data set"),
     "variant": dict(choices=VARIANTS, help="SynthAV variant"),
     "size": dict(choices=("quick", "full"), help="SynthAV size"),
     "root": dict(help="real corpus: a prepared folder (prepare --out), or the raw corpus root "
                  "whose default prepared cache is used"),
     "fold": dict(type=int, help="actor-independent test fold (0..5)"),
-    "direction": dict(choices=("audio->video", "video->audio", "both")),
-    "epochs": dict(type=int), "seed": dict(type=int), "batch_size": dict(type=int),
-    "lr": dict(type=float),
+    "direction": dict(choices=("audio->video", "video->audio", "both"),
+                      help="TACFN: which modality selects (source->target)"),
+    "epochs": dict(type=int, help="training epochs"), "lr": dict(type=float, help="learning rate"),
+    "seed": dict(type=int, help="training seed (initialisation, batch order)"),
+    "batch_size": dict(type=int, help="clips per training step"),
     "audio_dropout": dict(type=float, help="per-sample probability of zeroing the audio input"),
     "video_dropout": dict(type=float, help="per-sample probability of zeroing the video input"),
     "device": dict(help="auto | cpu | cuda | cuda:N"),
@@ -44,6 +46,8 @@ OPTIONS = {  # shared flags; each command adds only those that apply to it
                   "the free disk space"),
 }
 DATA = ("preset", "data", "variant", "size", "root", "fold")
+DATA_HELP = {"preset": "frame and audio settings of the tiny (CPU) or paper (GPU) preset",
+             "set": "any data config field, e.g. --set n_frames=30 --set data_seed=1"}
 TRAIN = ("epochs", "batch_size", "lr", "device", "amp", "out", "set")
 
 
@@ -159,7 +163,8 @@ def cmd_report(args) -> int:
 
     here = lambda p: p and str(Path(p).absolute())  # noqa: E731  relative to the current folder
     params = dict(parse_param(p) for p in args.param)
-    params.update({k: here(v) for k, v in params.items() if k in PATH_PARAMETERS and isinstance(v, str)})
+    params.update({k: here(v) for k, v in params.items()
+                   if k in PATH_PARAMETERS and isinstance(v, str)})
     opts = ReportOptions(quick=args.quick, params=params, out_root=here(args.out or "reports"),
                          notebooks_dir=here(args.notebooks) or "notebooks", run_id=args.run_id,
                          cache_dir=here(ReportOptions.cache_dir),
@@ -195,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the traceback of an error (also: TACFN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("generate", help="generate (and cache) a SynthAV set; print its summary")
-    _add(p, "preset", "variant", "size", "set", "force")
+    _add(p, "preset", "variant", "size", "set", "force", **DATA_HELP)
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("train", help="train one model; writes checkpoints and metrics")
     _add(p, *DATA, "model", "direction", "seed", "audio_dropout", "video_dropout", *TRAIN)
@@ -207,15 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device")
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("prepare", help="decode a real corpus into a cached shard set (--root RAW)")
-    p.add_argument("corpus", choices=("ravdess", "cremad", "iemocap"))
+    p.add_argument("corpus", choices=("ravdess", "cremad", "iemocap"), help="layout of --root")
     p.add_argument("--root", required=True, help="folder of the raw corpus as downloaded")
-    _add(p, "preset", "out", "set", "force", out="the prepared cache folder (default: under "
-         "cache_dir, keyed by --root and the frame/audio settings)")
+    _add(p, "preset", "out", "set", "force", **DATA_HELP, out="the prepared cache folder "
+         "(default: under cache_dir, keyed by --root and the frame/audio settings)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad file")
     p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("export", help="write a SynthAV set in a real corpus layout (--out DIR)")
     p.add_argument("corpus", choices=("ravdess", "cremad"))
-    _add(p, "preset", "variant", "size", "out", "set", out="folder to write the corpus tree into")
+    _add(p, "preset", "variant", "size", "out", "set", **DATA_HELP,
+         out="folder to write the corpus tree into")
     p.add_argument("--actors", type=int, default=24, help="actors 1..N")
     p.add_argument("--per-class", dest="per_class", type=int, default=1,
                    help="clips per actor and class")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,21 +26,51 @@ def _umask() -> int:
 
 
 def atomic_write(path: str | Path, write) -> Path:
-    """Call ``write(binary_file)`` on a temp file next to ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Call ``write(binary_file)`` on a temp file next to ``path``, then rename it into place.
+
+    On any failure the temp file is removed; an OS error (full disk, read-only or vanished
+    folder, no permission), also when torch's zip writer reports it as a ``RuntimeError``, is
+    raised again as an ``OSError`` naming ``path`` (the CLI prints it as one line).
+    """
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except BaseException as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        err = exc.__context__ if _torch_writer_error(exc) else exc
+        if not isinstance(err, OSError):
+            if err is not exc:  # torch's writer failed without saying why
+                raise OSError(errno.EIO, f"torch could not write the file ({exc})", str(path)) from exc
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from exc
     return path
+
+
+def _torch_writer_error(exc: BaseException) -> bool:
+    """torch's zip writer turns a failed write (e.g. ENOSPC) into ``RuntimeError: [enforce fail at
+    inline_container.cc:...] unexpected pos`` / ``PytorchStreamWriter failed writing file``."""
+    return isinstance(exc, RuntimeError) and any(
+        s in str(exc) for s in ("inline_container", "PytorchStreamWriter"))
+
+
+def check_space(path: str | Path, need: int, force: bool = False) -> None:
+    """Stop before writing about ``need`` bytes under ``path`` when its disk has less free
+    space: ``OSError(ENOSPC)`` with the estimate and the free space (``force``: try anyway)."""
+    probe = Path(path).absolute()
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if need > free and not force:
+        raise OSError(errno.ENOSPC, f"not enough free space: about {need / 1e9:.2f} GB needed "
+                      f"(estimated from the settings), {free / 1e9:.2f} GB free", str(path))
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

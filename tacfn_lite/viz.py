@@ -18,17 +18,16 @@ import torch
 from .data.core import ClipArrays
 from .fusion import DIRECTION_MAPS
 from .inference import Prediction, clip_inputs
-from .io import atomic_write_text
+from .io import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 
 
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 110) -> Path:
-    """Save ``fig`` (creating the folder) and return the path."""
+    """Save ``fig`` atomically (creating the folder) and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+    return atomic_write(path, lambda fh: fig.savefig(fh, format=path.suffix[1:] or "png", dpi=dpi,
+                                                     bbox_inches="tight"))
 
 
 def standardise_rows(x: np.ndarray) -> np.ndarray:

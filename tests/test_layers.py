@@ -19,6 +19,7 @@ LAYERS = [
     ("data.core", "data.features"),
     ("data.splits", "data.leakage", "data.probes"),
     ("data.media", "data.synthetic"),
+    ("data.prepare",),
     ("data.ravdess", "data.cremad", "data.iemocap"),
     ("data.export",),
     ("data",),

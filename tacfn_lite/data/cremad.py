@@ -15,7 +15,8 @@ from pathlib import Path
 from ..config import DataConfig
 from .core import ClipArrays
 from .media import (Clip, clip_record, default_cache, featurise_clip, load_prepared_corpus,
-                    settings_of, write_prepared)
+                    settings_of)
+from .prepare import write_prepared
 
 # Emotion codes → kit class names; class index follows CLASS_NAMES' order.
 EMOTIONS = {"NEU": "neutral", "HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful",
@@ -98,14 +99,14 @@ def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
 
 
 def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
-            strict: bool = False) -> dict:
+            strict: bool = False, force: bool = False) -> dict:
     """Prepare a CREMA-D tree into a shard cache; returns the report (see ``ravdess.prepare``)."""
     root = Path(root)
     out = Path(out_dir) if out_dir else default_cache(root, cfg, "cremad")
     items, skipped = scan(root, strict=strict)
     jobs = (([it["video"], it["audio"]], lambda it=it: process_clip(it, root, cfg)) for it in items)
     return write_prepared("cremad", jobs, out, class_names=CLASS_NAMES, settings=settings_of(cfg),
-                          skipped=skipped, strict=strict,
+                          skipped=skipped, strict=strict, force=force,
                           extra_meta={"root": str(root.resolve()), "protocol": "6 emotions, all levels"})
 
 

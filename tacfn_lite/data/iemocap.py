@@ -24,8 +24,8 @@ from .media import (
     file_hash,
     find_cache,
     read_manifest,
-    write_prepared,
 )
+from .prepare import write_prepared
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def single_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
-            strict: bool = False) -> dict:
+            strict: bool = False, force: bool = False) -> dict:
     """Convert MulT's pickle into a shard cache (no pickle afterwards). NaN/±inf become 0 (as
     MulT does for audio) and are counted; utterances without exactly one emotion are skipped
     (or stop the run with ``strict``). Returns the report."""
@@ -168,7 +168,7 @@ def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
                 yield f"{path}:{split}[{i}]", lambda s=split, i=i, y=y, f=feats: clip(s, i, y, f)
 
     report = write_prepared("iemocap", jobs(), out, class_names=CLASS_NAMES, settings={},
-                            skipped=skipped, strict=strict, folds=False,
+                            skipped=skipped, strict=strict, folds=False, force=force,
                             extra_meta={"source": str(path.resolve()), "source_hash": file_hash(path),
                                         "nonfinite_set_to_zero": nonfinite,
                                         "protocol": "MulT aligned split; 4 emotions"})

@@ -1,5 +1,6 @@
-"""Shared helpers for real audio-video corpora (DESIGN §4): PyAV decoding, and the compact shard cache that ``prepare`` writes atomically and ``load_prepared`` reads
-(MFCC and face crops: ``features.py``). docs/real-data.md.
+"""Shared helpers for real audio-video corpora (DESIGN §4): PyAV decoding, and the compact shard
+cache that ``prepare`` writes (atomically and resumably: ``prepare.py``) and ``load_prepared``
+reads (MFCC and face crops: ``features.py``). docs/real-data.md.
 
 A prepared cache is a folder holding ``prepared.json`` (manifest: settings, clips with file
 hashes, parsed fields, actor, fold, skipped files) and one ``shards-<hash>/`` folder of
@@ -12,9 +13,6 @@ import hashlib
 import io
 import json
 import logging
-import shutil
-import tempfile
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,17 +21,14 @@ import av
 import numpy as np
 
 from ..config import DataConfig
-from ..io import atomic_write, atomic_write_text
 from ..provenance import file_sha256
 from .core import ClipArrays
 from .features import crop_faces, mfcc_window
-from .splits import actor_folds
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "prepared.json"
 FORMAT = "tacfn-lite-prepared/1"
-SHARD_SIZE = 256  # clips per shard file
 SETTING_KEYS = ("n_frames", "image_size", "sample_rate", "duration", "n_mfcc", "hop_length")
 
 
@@ -190,94 +185,6 @@ def settings_of(cfg: DataConfig) -> dict:
     return {k: getattr(cfg, k) for k in SETTING_KEYS}
 
 
-def write_prepared(corpus: str, clips, out_dir: str | Path, *, class_names: tuple[str, ...],
-                   settings: dict, skipped: list[dict], strict: bool = False,
-                   extra_meta: dict | None = None, folds: bool = True) -> dict:
-    """Run ``clips`` (an iterable of ``(source files, callable -> Clip)``), write shards and the
-    manifest atomically; return the report.
-
-    A clip whose callable raises ``ValueError`` is skipped with its reason, or, with
-    ``strict=True``, stops the run. Shards go to a temporary folder that is renamed into place
-    only when every clip is done, then ``prepared.json`` is replaced; on any error the temporary
-    folder is removed, so no half-written cache is ever left (an older cache stays valid).
-    """
-    out = Path(out_dir)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".prepare-", dir=out))
-    try:
-        report = _write(corpus, clips, out, tmp, class_names, settings, skipped, strict,
-                        extra_meta or {}, folds)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if created and not any(out.iterdir()):
-            out.rmdir()
-        raise
-    return report
-
-
-def _write(corpus, clips, out, tmp, class_names, settings, skipped, strict, extra_meta, folds):
-    records, buffer, shards = [], [], []
-    content = hashlib.sha256(json.dumps([corpus, settings], sort_keys=True).encode())
-
-    def flush():
-        arrays = {k: np.stack([getattr(c, k) if k in ("audio", "video") else c.extra[k]
-                               for c in buffer]) for k in ("audio", "video", *buffer[0].extra)}
-        if np.abs(arrays["audio"]).max() < 6e4:  # compact MFCC, when float16 can hold it
-            arrays["audio"] = arrays["audio"].astype(np.float16)
-        for k in sorted(arrays):
-            content.update(np.ascontiguousarray(arrays[k]).tobytes())
-        name = f"shard-{len(shards):05d}.npz"
-        atomic_write(tmp / name, lambda fh: np.savez(fh, **arrays))
-        shards.append({"file": name, "n": len(buffer), "sha256": file_hash(tmp / name)})
-        buffer.clear()
-
-    for sources, make in clips:
-        try:
-            clip = make()
-        except ValueError as exc:
-            if strict:
-                raise
-            sources = [str(f) for f in (sources if isinstance(sources, (list, tuple)) else [sources])]
-            culprit = next((f for f in sources if str(exc).startswith(f)), sources[0])
-            skipped.append({"file": culprit, "reason": str(exc)})
-            log.warning("skipped %s", exc)
-            continue
-        records.append({**clip.record, "label": int(clip.label), "actor": int(clip.actor)})
-        buffer.append(clip)
-        if len(buffer) == SHARD_SIZE:
-            flush()
-    if buffer:
-        flush()
-    if not records:
-        raise ValueError(f"{corpus}: no usable clips ({len(skipped)} skipped, e.g. "
-                         f"{skipped[0] if skipped else 'none found'})")
-    actors = np.array([r["actor"] for r in records])
-    if folds and len(np.unique(actors)) >= 6:
-        fold_of = {a: k for k, group in enumerate(actor_folds(actors)) for a in group}
-        for r in records:
-            r["fold"] = fold_of[r["actor"]]
-    content.update(json.dumps([(r["clip_id"], r["label"], r["actor"]) for r in records]).encode())
-    digest = content.hexdigest()[:16]
-    final = out / f"shards-{digest}"
-    if final.exists():
-        shutil.rmtree(tmp)  # identical content is already in place
-    else:
-        tmp.rename(final)
-    manifest = {"format": FORMAT, "corpus": corpus, "content_hash": digest,
-                "settings": settings, "class_names": list(class_names),
-                "shard_dir": final.name, "shards": shards, "clips": records,
-                "skipped": skipped, **extra_meta}
-    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))
-    for old in out.glob("shards-*"):  # caches this manifest no longer points at
-        if old != final:
-            shutil.rmtree(old, ignore_errors=True)
-    by_crop = dict(Counter(r["crop"] for r in records if "crop" in r))
-    return {"corpus": corpus, "out_dir": str(out), "clips": len(records),
-            "actors": len(np.unique(actors)), "skipped": skipped, "crop": by_crop,
-            "content_hash": digest, **extra_meta}
-
-
 def default_cache(root: str | Path, cfg: DataConfig, corpus: str,
                   settings: dict | None = None) -> Path:
     """Where ``prepare`` writes when no ``--out`` is given: keyed by the raw root and settings."""
@@ -370,13 +277,13 @@ def load_prepared_corpus(cfg: DataConfig, corpus: str):
 
 
 def prepare_corpus(corpus: str, root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
-                   strict: bool = False, max_listed: int = 20) -> dict:
+                   strict: bool = False, max_listed: int = 20, force: bool = False) -> dict:
     """``tacfn-lite prepare``: run ``tacfn_lite.data.<corpus>.prepare``; a JSON-able summary with
     skipped files counted by reason and the first ``max_listed`` listed."""
     import importlib
 
     module = importlib.import_module(f"{__package__}.{corpus}")
-    report = module.prepare(root, out_dir, cfg, strict=strict)
+    report = module.prepare(root, out_dir, cfg, strict=strict, force=force)
     skipped = report.pop("skipped")
     reasons: dict[str, int] = {}
     for s in skipped:

@@ -17,7 +17,8 @@ from pathlib import Path
 from ..config import CLASS_NAMES, DataConfig
 from .core import ClipArrays
 from .media import (Clip, clip_record, default_cache, featurise_clip, load_prepared_corpus,
-                    settings_of, write_prepared)
+                    settings_of)
+from .prepare import write_prepared
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
 
 
 def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
-            strict: bool = False) -> dict:
+            strict: bool = False, force: bool = False) -> dict:
     """Prepare a RAVDESS tree into a shard cache; returns the report (clips, skipped, crops).
 
     ``out_dir=None`` writes to :func:`media.default_cache`, which ``load_prepared`` finds from
@@ -156,7 +157,7 @@ def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
     jobs = (([it["video"], it["audio"], it["landmarks"] or it["video"]],
              lambda it=it: process_clip(it, root, cfg)) for it in items.values())
     return write_prepared("ravdess", jobs, out, class_names=CLASS_NAMES,
-                          settings=settings_of(cfg), skipped=skipped, strict=strict,
+                          settings=settings_of(cfg), skipped=skipped, strict=strict, force=force,
                           extra_meta={"root": str(root.resolve()), "protocol": "speech, 8 emotions"})
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import CLASS_NAMES, VARIANTS, DataConfig
-from ..io import atomic_write
+from ..io import atomic_write, check_space
 from .core import ClipArrays
 from .features import audio_features
 
@@ -292,11 +292,20 @@ def generate(cfg: DataConfig, progress: bool = True) -> ClipArrays:
     )
 
 
-def load_synthav(cfg: DataConfig, progress: bool = True) -> ClipArrays:
+def cache_bytes(cfg: DataConfig) -> int:
+    """Estimated size of the cache file: frames T×S×S×3 uint8 and their mask T×S×S, MFCC
+    Ta×F float32 and its mask Ta, labels, actors and clip ids, per clip."""
+    ta = 1 + round(cfg.sample_rate * cfg.duration) // cfg.hop_length  # librosa centred frames
+    per_clip = 4 * cfg.n_frames * cfg.image_size ** 2 + ta * (4 * cfg.n_mfcc + 1) + 16 + 4 * 32
+    return N_ACTORS * CLIPS_PER_ACTOR[cfg.size] * per_clip + 4096
+
+
+def load_synthav(cfg: DataConfig, progress: bool = True, force: bool = False) -> ClipArrays:
     """Load SynthAV from the on-disk cache, generating (and caching atomically) when missing.
 
     The cache file is keyed by a hash of every generation parameter, so a changed parameter
-    never reads a stale set.
+    never reads a stale set. Before generating, an ``OSError`` (ENOSPC) stops a run whose
+    :func:`cache_bytes` exceed the free disk space, unless ``force``.
     """
     path = Path(cfg.cache_dir) / f"synthav_{cfg.variant}_{cfg.size}_{params_hash(cfg)}.npz"
     if path.exists():
@@ -307,6 +316,7 @@ def load_synthav(cfg: DataConfig, progress: bool = True) -> ClipArrays:
                                   z["audio_mask"], z["video_mask"], CLASS_NAMES, meta)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("SynthAV cache %s is unreadable (%s); regenerating", path, exc)
+    check_space(path, cache_bytes(cfg), force)
     t0 = time.perf_counter()
     arrays = generate(cfg, progress=progress)
     arrays.meta["generation_seconds"] = round(time.perf_counter() - t0, 2)
