@@ -36,6 +36,7 @@ def setting_config(name: str, args, seed: int):
     size = "quick" if args.smoke else "full"
     return get_config("tiny", variant=args.variant, size=size, fold=0, epochs=args.epochs,
                       patience=args.patience, seed=seed, device="cpu", progress=False,
+                      cache_dir=args.cache_dir,
                       out_dir=str(Path(args.runs) / args.variant / f"{name}_s{seed}"),
                       **SETTINGS[name])
 
@@ -54,6 +55,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--settings", default=",".join(SETTINGS))
     p.add_argument("--runs", default="runs/deviations")
+    p.add_argument("--cache-dir", default=".cache/tacfn_lite", help="SynthAV cache folder")
     p.add_argument("--collect", action="store_true", help="read finished runs only, train none")
     args = p.parse_args(argv)
     if args.smoke:

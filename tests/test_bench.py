@@ -128,3 +128,31 @@ def test_report_time_says_clearly_when_the_report_command_is_missing(tmp_path):
     row = rec["timings"]["quick_report"]
     assert row["status"] == "unavailable" and row["returncode"] == 2
     assert "not available in this checkout" in row["error"]
+
+
+@pytest.mark.slow
+def test_deviations_smoke_trains_official_and_kit_and_reads_them_back(synthav, synthav_cache,
+                                                                      tmp_path):
+    synthav("synchrony", "quick")
+    args = ("--smoke", "--variant", "synchrony", "--runs", str(tmp_path / "runs"),
+            "--cache-dir", synthav_cache)
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+
+    def bench(*extra):  # one JSON line on stdout, the same object in deviations_<variant>
+        out = subprocess.run([sys.executable, str(REPO / "bench" / "deviations.py"), *args, *extra,
+                              "--results-dir", str(tmp_path)], cwd=REPO, env=env, text=True,
+                             capture_output=True, timeout=600, check=False)
+        assert out.returncode == 0, out.stderr[-2000:]
+        record = json.loads(out.stdout)
+        assert json.loads((tmp_path / "deviations_synchrony.smoke.json").read_text()) == record
+        return record
+
+    rec = bench()
+    assert rec["smoke"] is True and rec["unfinished"] == [] and rec["seeds"] == [0]
+    official, kit = rec["settings"]["official"], rec["settings"]["kit"]
+    assert official["switches"] == {"selection": "last_step", "weight_norm": "frame",
+                                    "weight_scale": "none", "classifier_source": "all"}
+    assert kit["switches"]["weight_norm"] == "clip" and kit["n_seeds"] == 1
+    assert official["params"] > 0 and official["fusion_flops"] > 0
+    again = bench("--collect")  # reads the finished runs back, trains nothing
+    assert again["settings"]["official"]["runs"] == official["runs"]
