@@ -49,6 +49,37 @@ class TimeEncoding(nn.Module):
         return seconds_encoding(times, self.d_model, self.max_seconds)
 
 
+class EncoderLayer(nn.Module):
+    """Pre-norm transformer layer, computing what ``nn.TransformerEncoderLayer(norm_first=True,
+    activation=relu)`` computes, with the same parameter names (checkpoints load either way),
+    but with attention as two batched matmuls: at this size (head width 8, ~60 tokens) that is
+    faster on a CPU than the fused kernels (bench/train_throughput.py).
+
+    Shapes: ``x (B, L, D)`` → ``(B, L, D)``; ``causal``: token t attends to steps ≤ t only.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d, self.n_heads, self.p = cfg.d_model, cfg.n_heads, cfg.dropout
+        self.self_attn = nn.MultiheadAttention(d, cfg.n_heads, batch_first=True)  # weights only
+        self.linear1, self.linear2 = nn.Linear(d, 2 * d), nn.Linear(2 * d, d)
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        B, L, D = x.shape
+        drop = lambda t: nn.functional.dropout(t, self.p, self.training)  # noqa: E731
+        attn = self.self_attn
+        qkv = nn.functional.linear(self.norm1(x), attn.in_proj_weight, attn.in_proj_bias)
+        q, k, v = qkv.view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        scores = (q * (D // self.n_heads) ** -0.5) @ k.transpose(-1, -2)  # (B, h, L, L)
+        if causal:
+            future = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)
+            scores = scores.masked_fill(future, float("-inf"))
+        heads = drop(scores.softmax(-1)) @ v  # (B, h, L, D/h)
+        x = x + drop(attn.out_proj(heads.transpose(1, 2).reshape(B, L, D)))
+        return x + drop(self.linear2(drop(nn.functional.relu(self.linear1(self.norm2(x))))))
+
+
 class AudioEncoder(nn.Module):
     """MFCC frames → 1D-CNN (local context) → transformer encoder (intra-modal self-attention).
 
@@ -64,9 +95,8 @@ class AudioEncoder(nn.Module):
             nn.Conv1d(d, d, 3, padding=1), nn.GELU(),
         )
         self.time = TimeEncoding(cfg, cfg.audio_rate, offset=0.0)  # centred STFT frames
-        layer = nn.TransformerEncoderLayer(d, cfg.n_heads, 2 * d, cfg.dropout, batch_first=True,
-                                           norm_first=True)
-        self.transformer = nn.TransformerEncoder(layer, cfg.audio_layers, enable_nested_tensor=False)
+        layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.audio_layers))
+        self.transformer = nn.ModuleDict({"layers": layers})  # keys as nn.TransformerEncoder's
         # TACFN selection="last_step" (the authors' code): causal, so token t sees steps ≤ t only.
         self.causal = cfg.model == "tacfn" and cfg.selection == "last_step"
 
@@ -75,10 +105,9 @@ class AudioEncoder(nn.Module):
             raise ValueError(f"audio: expected (B, Ta, {self.norm_in.num_features}), got {tuple(audio.shape)}")
         x = self.conv(self.norm_in(audio.transpose(1, 2))).transpose(1, 2)  # (B, Ta, D)
         x = x + self.time(x.shape[1], x.device)
-        if not self.causal:
-            return self.transformer(x)  # (B, Ta, D)
-        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device)
-        return self.transformer(x, mask=mask, is_causal=True)  # (B, Ta, D)
+        for layer in self.transformer["layers"]:
+            x = layer(x, self.causal)
+        return x  # (B, Ta, D)
 
 
 class TinyVideoCNN(nn.Module):
@@ -103,7 +132,8 @@ class TinyVideoCNN(nn.Module):
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         x = video.transpose(1, 2)  # (B, 3, T, H, W)
         x = torch.cat([x, x - x.mean(2, keepdim=True)], dim=1)  # (B, 6, T, H, W)
-        return self.net(x)  # (B, D, T, H/8, W/8)
+        # channels-last: the same convolutions, about twice as fast on a CPU (oneDNN)
+        return self.net(x.contiguous(memory_format=torch.channels_last_3d))  # (B, D, T, H/8, W/8)
 
 
 class VideoEncoder(nn.Module):

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from torch import nn
 
 from tacfn_lite.config import MODELS, get_config
 from tacfn_lite.encoders import seconds_encoding
@@ -190,3 +191,20 @@ def test_paper_preset_builds_resnext_with_2048_channels_before_projection():
     net = build_model(cfg)
     assert net.video_encoder.backbone.proj.in_channels == 2048
     assert cfg.audio_layers == 5 and cfg.n_heads == 8
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_audio_layer_computes_what_torch_transformer_layer_computes(causal):
+    """encoders.EncoderLayer is a faster nn.TransformerEncoderLayer(norm_first=True): same
+    parameter names (old checkpoints load) and the same outputs, causal mask included."""
+    from tacfn_lite.encoders import EncoderLayer
+
+    cfg = get_config("tiny", d_model=16, n_heads=4).model
+    ref = nn.TransformerEncoderLayer(16, 4, 32, cfg.dropout, batch_first=True, norm_first=True)
+    mine = EncoderLayer(cfg)
+    mine.load_state_dict(ref.state_dict())  # strict: every name matches
+    x = torch.randn(3, 11, 16)
+    mask = nn.Transformer.generate_square_subsequent_mask(11) if causal else None
+    expected = ref.eval()(x, src_mask=mask, is_causal=causal)
+    torch.testing.assert_close(mine.eval()(x, causal), expected, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(mine(x, not causal), expected, atol=1e-3)  # the mask matters
