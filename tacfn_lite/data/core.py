@@ -1,9 +1,6 @@
-"""The one batch type every corpus yields, an in-memory clip store and its torch Dataset.
-
-Shapes (batch-first, fixed letters): audio ``(B, Ta, F)`` float32 MFCC frames; video
-``(B, T, 3, H, W)`` float32 in [0, 1]; label ``(B,)`` int64; optional ground-truth masks
-``audio_mask (B, Ta)`` and ``video_mask (B, T, H, W)`` (SynthAV only).
-"""
+"""The one batch type every corpus yields, an in-memory clip store and its torch Dataset. Shapes:
+audio ``(B, Ta, F)`` float32 MFCC; video ``(B, T, 3, H, W)`` float32 in [0, 1]; label ``(B,)``
+int64; optional masks ``audio_mask (B, Ta)``, ``video_mask (B, T, H, W)`` (SynthAV only)."""
 
 from __future__ import annotations
 
@@ -27,14 +24,9 @@ class Batch:
 
     def to(self, device: torch.device | str) -> Batch:
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return replace(
-            self,
-            audio=move(self.audio),
-            video=move(self.video),
-            label=move(self.label),
-            audio_mask=move(self.audio_mask),
-            video_mask=move(self.video_mask),
-        )
+        return replace(self, audio=move(self.audio), video=move(self.video),
+                       label=move(self.label), audio_mask=move(self.audio_mask),
+                       video_mask=move(self.video_mask))
 
     def __len__(self) -> int:
         return int(self.label.shape[0])
@@ -75,31 +67,22 @@ class ClipArrays:
 
     def subset(self, idx: np.ndarray) -> ClipArrays:
         pick = lambda a: None if a is None else a[idx]  # noqa: E731
-        return ClipArrays(
-            self.audio[idx], self.video[idx], self.labels[idx], self.actors[idx],
-            self.clip_ids[idx], pick(self.audio_mask), pick(self.video_mask),
-            self.class_names, self.meta,
-        )
+        return ClipArrays(self.audio[idx], self.video[idx], self.labels[idx], self.actors[idx],
+                          self.clip_ids[idx], pick(self.audio_mask), pick(self.video_mask),
+                          self.class_names, self.meta)
 
 
 def to_batch(arrays: ClipArrays, idx: np.ndarray | list[int]) -> Batch:
     """Gather rows ``idx`` into a :class:`Batch` (video scaled to [0, 1], channels first)."""
     idx = np.asarray(idx)
     video = torch.from_numpy(np.ascontiguousarray(arrays.video[idx]))  # (B, T, H, W, 3) uint8
-    if video.ndim == 3:  # feature corpora: (B, T, Fv) float vectors, passed as they are
-        video = video.float()
-    else:
-        video = video.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W)
+    # feature corpora: (B, T, Fv) float vectors, passed as they are; frames → (B, T, 3, H, W)
+    video = video.float() if video.ndim == 3 else video.permute(0, 1, 4, 2, 3).float().div_(255.0)
     audio = torch.from_numpy(np.ascontiguousarray(arrays.audio[idx], dtype=np.float32))  # (B, Ta, F)
     mask = lambda a: None if a is None else torch.from_numpy(np.asarray(a[idx]))  # noqa: E731
-    return Batch(
-        audio=audio,
-        video=video,
-        label=torch.from_numpy(np.asarray(arrays.labels[idx], dtype=np.int64)),
-        clip_id=[str(c) for c in arrays.clip_ids[idx]],
-        audio_mask=mask(arrays.audio_mask),
-        video_mask=mask(arrays.video_mask),
-    )
+    return Batch(audio, video, torch.from_numpy(np.asarray(arrays.labels[idx], dtype=np.int64)),
+                 [str(c) for c in arrays.clip_ids[idx]], mask(arrays.audio_mask),
+                 mask(arrays.video_mask))
 
 
 class ClipDataset(Dataset):
@@ -122,8 +105,7 @@ def collate_batches(items: Batch | list[Batch]) -> Batch:
     """``collate_fn`` for :class:`ClipDataset`: batches arrive whole from ``__getitems__``."""
     if isinstance(items, Batch):
         return items
-    cat = lambda name: None if getattr(items[0], name) is None else torch.cat([getattr(b, name) for b in items])  # noqa: E731,E501
-    return Batch(
-        cat("audio"), cat("video"), cat("label"), [c for b in items for c in b.clip_id],
-        cat("audio_mask"), cat("video_mask"),
-    )
+    cat = lambda name: (None if getattr(items[0], name) is None  # noqa: E731
+                        else torch.cat([getattr(b, name) for b in items]))
+    return Batch(cat("audio"), cat("video"), cat("label"), [c for b in items for c in b.clip_id],
+                 cat("audio_mask"), cat("video_mask"))
