@@ -11,24 +11,20 @@ finished runs and lists the others as unfinished.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
-
 from common import base_parser, write_result
+
 from tacfn_lite.compare import _finished_run, fusion_flops
 from tacfn_lite.config import OFFICIAL_TACFN, get_config
+from tacfn_lite.course import DEVIATIONS as SETTINGS
 from tacfn_lite.data import load_arrays
 from tacfn_lite.model import build_model, count_parameters
 from tacfn_lite.train import train_model
 
-# name → overrides; "official" first, every flip starts from it. Values: issue 14's table.
-SETTINGS = {"official": {"tacfn": "official"}, "kit": {"tacfn": "kit"},
-            "selection=query": {"tacfn": "official", "selection": "query"},
-            "weight_norm=clip": {"tacfn": "official", "weight_norm": "clip"},
-            "weight_scale=count": {"tacfn": "official", "weight_scale": "count"},
-            "classifier_source=selected": {"tacfn": "official", "classifier_source": "selected"}}
 SWITCHES = [k.split(".")[1] for k in OFFICIAL_TACFN]
 
 
@@ -47,6 +43,35 @@ def run_row(hist: dict, seed: int) -> dict:
             "epochs_run": len(hist["epochs"]), "seconds_per_epoch": hist["seconds_per_epoch"]}
 
 
+def markdown_table(record: dict) -> str:
+    """README table of one result: a row per setting, flipped switch in bold."""
+    header = ("| setting | selection | weight norm | weight scale | classifier input | test acc "
+              "(mean ± std) | seeds | best epochs | params | fusion FLOPs |")
+    lines = [header, "|---" * 10 + "|"]
+    official = record["settings"]["official"]["switches"]
+    for name, row in record["settings"].items():
+        sw = [f"**{v}**" if v != official[k] else v for k, v in row["switches"].items()]
+        acc = ("not run" if row["test_accuracy_mean"] is None else
+               f"{100 * row['test_accuracy_mean']:.1f} ± {100 * row['test_accuracy_std']:.1f}")
+        epochs = ", ".join(str(r["best_epoch"]) for r in row["runs"])
+        lines.append(f"| {name} | {' | '.join(sw)} | {acc} | {row['n_seeds']} | {epochs} | "
+                     f"{row['params']:,} | {row['fusion_flops']:,} |")
+    if record["unfinished"]:
+        lines.append(f"\nUnfinished (not in the means): {', '.join(record['unfinished'])}.")
+    return "\n".join(lines)
+
+
+def update_readme(results_dir: Path, readme: Path) -> None:
+    """Rewrite the README between ``<!-- deviations:<variant> -->`` and ``<!-- /deviations -->``."""
+    text = readme.read_text()
+    for variant in ("synchrony", "complementary"):
+        record = json.loads((results_dir / f"deviations_{variant}.json").read_text())
+        start = f"<!-- deviations:{variant} -->"
+        head, rest = text.split(start, 1)
+        text = head + start + "\n" + markdown_table(record) + "\n" + rest[rest.index("<!-- /deviations -->"):]
+    readme.write_text(text)
+
+
 def main(argv=None) -> int:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--variant", default="synchrony", choices=("synchrony", "complementary"))
@@ -57,7 +82,12 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default="runs/deviations")
     p.add_argument("--cache-dir", default=".cache/tacfn_lite", help="SynthAV cache folder")
     p.add_argument("--collect", action="store_true", help="read finished runs only, train none")
+    p.add_argument("--readme", action="store_true",
+                   help="only regenerate the README tables from the results JSON")
     args = p.parse_args(argv)
+    if args.readme:
+        update_readme(Path(args.results_dir), Path(__file__).resolve().parent.parent / "README.md")
+        return 0
     if args.smoke:
         args.epochs, args.seeds, args.settings = 1, 1, "official,kit"
     names, seeds = args.settings.split(","), list(range(args.seeds))

@@ -6,6 +6,10 @@ independent test fold, prints one JSON object and writes bench/results/validity.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/validity.py            # all three models
     OMP_NUM_THREADS=1 .venv/bin/python bench/validity.py --models tacfn --merge
+
+Map pointing only (seconds per model, no IG) of trained checkpoints, e.g. the deviation runs:
+
+    .venv/bin/python bench/validity.py --maps-only --checkpoints runs/deviations/synchrony/*/best.pt
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tacfn_lite.checkpoints import load_or_train
+from tacfn_lite.checkpoints import load_model, load_or_train
 from tacfn_lite.config import get_config
 from tacfn_lite.data import load_arrays
 from tacfn_lite.data.splits import split_indices
 from tacfn_lite.io import atomic_write_text
-from tacfn_lite.validity import validity_table
+from tacfn_lite.validity import map_pointing_scores, validity_table
 
 TARGETS = {  # DESIGN §6 / issue 6 "done when"
     "audio_select_pointing": (">=", 0.9),
@@ -64,6 +68,34 @@ def combine(paths: list[str], out_path: Path) -> int:
     return 0
 
 
+def score_checkpoints(paths: list[str], out_path: Path, command: str) -> int:
+    """Map pointing of each checkpoint on its own fold's test actors; mean and min per setting
+    (a setting is the checkpoint's folder name without its ``_s<seed>`` suffix)."""
+    tables = {}
+    for path in paths:
+        model, cfg = load_model(path)
+        arrays = load_arrays(cfg.data, progress=False)
+        test = split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)["test"]
+        tables[Path(path).parent.name] = {
+            **map_pointing_scores(model, arrays, test), "checkpoint": str(path),
+            "variant": cfg.data.variant, "split": f"fold {cfg.data.fold} test actors",
+            "seed": cfg.train.seed}
+    summary = {}
+    for name, table in tables.items():
+        group = summary.setdefault(name.rsplit("_s", 1)[0], {})
+        for key, value in table.items():
+            if key.endswith("_pointing") or key == "accuracy":
+                group.setdefault(key, []).append(value)
+    summary = {g: {k: {"mean": float(np.mean(v)), "min": float(np.min(v)), "n": len(v)}
+                   for k, v in keys.items()} for g, keys in summary.items()}
+    result = {"command": command, "torch": torch.__version__, "maps_only": True,
+              "summary": summary, "checkpoints": tables}
+    text = json.dumps(result, indent=1, sort_keys=True)
+    atomic_write_text(out_path, text + "\n")
+    print(json.dumps(result))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="tacfn,mult,concat")
@@ -78,9 +110,19 @@ def main(argv=None) -> int:
     p.add_argument("--merge", action="store_true", help="keep other models already in --out")
     p.add_argument("--combine", nargs="+", metavar="JSON",
                    help="only merge the model tables of earlier result files into --out")
+    p.add_argument("--checkpoints", nargs="+", metavar="BEST_PT",
+                   help="score these checkpoints (each on its own fold) instead of --models")
+    p.add_argument("--maps-only", action="store_true",
+                   help="with --checkpoints: pointing of the fusion maps only (no IG)")
     args = p.parse_args(argv)
+    command = "python bench/validity.py " + " ".join(argv or sys.argv[1:])
     if args.combine:
         return combine(args.combine, Path(args.out))
+    if args.checkpoints:
+        if not args.maps_only:
+            p.error("--checkpoints needs --maps-only (full tables: --models with --runs)")
+        out = Path(args.out if args.out != p.get_default("out") else "bench/results/validity_maps.json")
+        return score_checkpoints(args.checkpoints, out, command)
     torch.manual_seed(args.seed)
     out_path = Path(args.out)
     result = json.loads(out_path.read_text()) if args.merge and out_path.exists() else {}
@@ -99,10 +141,12 @@ def main(argv=None) -> int:
         table["targets"] = check_targets(table)
         table["seconds"] = round(time.perf_counter() - t0, 1)
         table["checkpoint"] = str(Path(args.runs) / name / "best.pt")
-        table["command"] = "python bench/validity.py " + " ".join(argv or sys.argv[1:])
+        table["command"] = command
+        table["split"] = f"fold {cfg.data.fold} test actors"  # each model's own fold
         result["models"][name] = table
-    result.update(variant="synchrony", size=args.size, split=f"fold {cfg.data.fold} test actors",
-                  command="python bench/validity.py " + " ".join(argv or sys.argv[1:]),
+    result.update(variant="synchrony", size=args.size,
+                  split=sorted({t.get("split", "fold 0 test actors") for t in result["models"].values()}),
+                  command=command,
                   torch=torch.__version__, python=platform.python_version(),
                   content_hash=(arrays.meta or {}).get("content_hash"))
     text = json.dumps(result, indent=1, sort_keys=True)

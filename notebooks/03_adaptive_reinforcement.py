@@ -34,7 +34,7 @@ import torch
 
 from tacfn_lite import CLASS_NAMES, course, viz
 from tacfn_lite.data import load_arrays, make_loaders, to_batch
-from tacfn_lite.fusion import SelectReinforce, TACFNFusion
+from tacfn_lite.fusion import SelectReinforce, TACFNFusion, batch_mate_effect
 from tacfn_lite.report import record
 from tacfn_lite.validity import cell_mask, map_pointing
 from tacfn_lite.viz import save_figure
@@ -131,3 +131,65 @@ print("saved", save_figure(fig, f"{figures_dir}/03_ablations_{variant}.png"))
 #
 # **Exercise.** Train `direction="both"` (video also selects and reinforces audio) via
 # `course.course_config(..., direction="both")` and compare.
+
+# %% [markdown]
+# ## 5. The authors' TACFN, and every way this kit differs from it
+#
+# The authors' code (`shuzihuaiyu/TACFN`, `CrossModalAttentionLayer`) differs from the block
+# above in four ways, each a switch on `ModelConfig` (documented in `SelectReinforce`):
+#
+# | switch | authors (`tacfn="official"`) | kit default |
+# |---|---|---|
+# | `selection` | `last_step`: the audio transformer is causal, its last output is the selected vector; no selection map | `query`: a learned query attends over the audio tokens |
+# | `weight_norm` | `frame`: softmax over the H'·W' cells of each frame (no frame can win) | `clip`: softmax over all T'·H'·W' cells |
+# | `weight_scale` | `none`: `V ⊙ w + V` | `count`: `V ⊙ (cells·w) + V` |
+# | `classifier_source` | `all`: one Linear on [mean V' ; all audio tokens flattened] | `selected`: MLP on [mean V' ; selected vector] |
+#
+# `get_config("tiny", tacfn="official")` turns all four on; explicit switches win, so
+# `tacfn="official", weight_norm="clip"` flips one. Quick runs train the official setting, the
+# kit's and the per-clip softmax flipped alone; `quick=False` trains every flip. The measured
+# table (full SynthAV, 3 seeds) is in the README and `bench/results/deviations_*.json`.
+
+# %%
+dev_accs, dev_models = {}, {}
+for name, overrides in (course.QUICK_DEVIATIONS if quick else course.DEVIATIONS).items():
+    dcfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir, **overrides)
+    dev_models[name], h = course.trained_model(dcfg, checkpoint_dir, arrays)
+    dev_accs[name] = h["test"]["accuracy"]
+record("03.deviations.test_accuracy", dev_accs, run_dir)
+print({name: f"{acc:.1%}" for name, acc in dev_accs.items()})
+fig = viz.plot_accuracy_bars(dev_accs, {"fusion": arrays.meta["ceilings"]["fusion"]},
+                             f"authors' TACFN and its deviations, {variant}")
+print("saved", save_figure(fig, f"{figures_dir}/03_deviations_{variant}.png"))
+
+# %% [markdown]
+# With `weight_norm="frame"` every frame's weights sum to 1; the returned `video_weight` is
+# divided by T' so that, like every map in the kit, it sums to 1 per clip:
+
+# %%
+official = dev_models["official"]
+with torch.no_grad():
+    o = official(batch.audio[:8], batch.video[:8])
+T = o.video_grid[0]
+assert o.audio_select is None  # no selection map exists in the authors' block
+assert torch.allclose(o.video_weight.view(8, T, -1).sum(-1) * T, torch.ones(8, T), atol=1e-5)
+print(f"every frame sums to 1/T' = 1/{T}; no frame can be preferred over another  ✓")
+
+# %% [markdown]
+# ### Why the kit keeps maps per sample: batch-summed weights
+#
+# The authors' layer adds up the weight maps of every clip in the batch and reinforces each clip
+# with that sum, so one clip's prediction depends on which clips share its batch. This is a bug,
+# not a mode: `fusion.batch_summed_logits` recomputes it outside the model, and
+# `batch_mate_effect` draws new batch mates for one test clip and measures how far its
+# predicted probabilities move (max |Δp| over classes) and how often its predicted class flips.
+
+# %%
+summed = batch_mate_effect(official, batch.audio, batch.video, clip=0, batch_size=16)
+per_sample = batch_mate_effect(official, batch.audio, batch.video, clip=0, batch_size=16,
+                               batch_sum=False)
+record("03.batch_sum_effect", {"summed": summed, "per_sample": per_sample}, run_dir)
+assert per_sample["max_change"] < 1e-5 and per_sample["flips"] == 0
+print(f"batch-summed: clip 0's probabilities move by up to {summed['max_change']:.3f} "
+      f"(mean {summed['mean_change']:.3f}); class flips in {summed['flips']}/{summed['n_draws']}"
+      f" batches. Per sample: {per_sample['max_change']:.1e}.")

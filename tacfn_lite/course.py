@@ -21,6 +21,14 @@ COURSE_MODELS = ("tacfn", "concat", "late", "mult", "audio", "video")
 ABLATIONS = {"no selection": {"select": False}, "learned time": {"time_encoding": "learned"},
              "no reinforcement": {"reinforce": False}, "no residual": {"residual": False}}
 QUICK_ABLATIONS = dict(list(ABLATIONS.items())[:1])
+# Notebook 03 and bench/deviations.py (issue 14): the authors' TACFN, the kit's default and each
+# switch flipped alone from the authors' setting; quick runs train the first three only.
+DEVIATIONS = {"official": {"tacfn": "official"}, "kit": {"tacfn": "kit"},
+              "weight_norm=clip": {"tacfn": "official", "weight_norm": "clip"},
+              "selection=query": {"tacfn": "official", "selection": "query"},
+              "weight_scale=count": {"tacfn": "official", "weight_scale": "count"},
+              "classifier_source=selected": {"tacfn": "official", "classifier_source": "selected"}}
+QUICK_DEVIATIONS = dict(list(DEVIATIONS.items())[:3])
 
 
 def course_config(model: str = "tacfn", variant: str = "complementary", quick: bool = True,

@@ -11,7 +11,6 @@ from torch import nn
 
 from .config import ModelConfig
 
-
 # Which maps show a direction: (map over video cells, map over audio tokens).
 DIRECTION_MAPS = {"audio->video": ("video_weight", "audio_select"),
                   "video->audio": ("video_select", "audio_weight"),

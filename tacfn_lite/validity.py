@@ -92,6 +92,59 @@ def time_pointing(weights: torch.Tensor, video_mask: torch.Tensor,
     return cue_frames.gather(1, top[:, None])[:, 0]
 
 
+@torch.no_grad()
+def selection_rollout(model: nn.Module, audio: torch.Tensor, selection: torch.Tensor) -> torch.Tensor:
+    """Attention rollout (Abnar & Zuidema 2020): carry the selection over encoder tokens back to
+    the input MFCC frames through every audio transformer layer, each layer's head-averaged
+    attention mixed half and half with the identity for its residual path.
+
+    Shapes: audio ``(B, Ta, F)``, selection ``(B, Ta)`` → ``(B, Ta)`` over input frames.
+    Notebook 05, ``bench/validity.py``.
+    """
+    enc = model.audio_encoder
+    layers = enc.transformer["layers"]
+    seen = []  # the first layer's input: CNN features plus time encoding
+    hook = layers[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    enc(audio)
+    hook.remove()
+    x, L = seen[0], seen[0].shape[1]  # (B, Ta, D)
+    mask = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1) if enc.causal else None
+    eye = torch.eye(L, device=x.device)
+    rollout = eye.expand(len(x), -1, -1)  # (B, Ta, Ta): output token ← input frame
+    for layer in layers:
+        h = layer.norm1(x)
+        attn = layer.self_attn(h, h, h, attn_mask=mask, need_weights=True)[1]  # (B, Ta, Ta)
+        rollout = (0.5 * attn + 0.5 * eye) @ rollout
+        x = layer(x, enc.causal)
+    return (selection[:, None] @ rollout)[:, 0]  # (B, Ta)
+
+
+@torch.no_grad()
+def map_pointing_scores(model: nn.Module, arrays: ClipArrays, idx, batch_size: int = 64) -> dict:
+    """Pointing games of TACFN's own maps on the correctly classified clips of ``idx``: the
+    selection (over encoder tokens, and rolled back to input frames), the video weight (cell)
+    and its frame (right moment). Masks only score. ``bench/validity.py --maps-only``.
+    """
+    model, idx, hits, n_correct = model.eval(), np.asarray(idx), {}, 0
+    for start in range(0, len(idx), batch_size):
+        rows = idx[start:start + batch_size]
+        batch, out = to_batch(arrays, rows), predict_arrays(model, arrays, rows)
+        keep = (out.logits.argmax(-1) == batch.label).nonzero()[:, 0]
+        n_correct += len(keep)
+        sub = _take(batch, keep)
+        scores = {k.removesuffix("_hit"): v for k, v in _map_scores(out, keep, sub).items()
+                  if k.endswith("_hit")}
+        if out.audio_select is not None:
+            rolled = selection_rollout(model, sub.audio, out.audio_select[keep])
+            scores["audio_select_rollout"] = pointing_game(rolled, sub.audio_mask.bool())
+        if out.video_weight is not None:
+            scores["video_weight_frame"] = time_pointing(out.video_weight[keep], sub.video_mask,
+                                                         out.video_grid)
+        _add(hits, scores)
+    table = {f"{k}_pointing": float(torch.cat(v).float().mean()) for k, v in hits.items()}
+    return {**table, "accuracy": n_correct / len(idx), "n_clips": len(idx), "n_correct": n_correct}
+
+
 def perturbation_curve(model: nn.Module, audio: torch.Tensor, video: torch.Tensor,
                        target: torch.Tensor, audio_scores: torch.Tensor,
                        video_scores: torch.Tensor, baseline: str = "mean",

@@ -138,14 +138,14 @@ def test_weight_norm_switch_changes_weights_not_the_selected_vector():
 
 
 def test_weight_scale_switch_changes_only_the_reinforcement_strength():
-    (a0, c0, w0, l0), (a1, c1, w1, l1) = same_weights(weight_scale="count")
+    (_, c0, w0, l0), (_, c1, w1, l1) = same_weights(weight_scale="count")
     torch.testing.assert_close(c0, c1)
     torch.testing.assert_close(w0, w1)
     assert (l0 - l1).abs().max() > 1e-4
 
 
 def test_classifier_switch_changes_only_the_head():
-    (a0, c0, w0, l0), (a1, c1, w1, l1) = same_weights(classifier_source="selected")
+    (_, c0, w0, _), (_, c1, w1, _) = same_weights(classifier_source="selected")
     torch.testing.assert_close(c0, c1)
     torch.testing.assert_close(w0, w1)
     flipped, _ = official(classifier_source="selected")
@@ -153,7 +153,7 @@ def test_classifier_switch_changes_only_the_head():
 
 
 def test_selection_switch_changes_the_selected_vector_and_adds_a_map():
-    (a0, c0, w0, _), (a1, c1, w1, _) = same_weights(selection="query")
+    (a0, c0, _, _), (a1, c1, _, _) = same_weights(selection="query")
     assert not torch.allclose(a0, a1)  # the encoder is no longer causal
     assert not torch.allclose(c0, c1)
     model, cfg = official(selection="query")
