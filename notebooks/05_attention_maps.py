@@ -35,7 +35,7 @@ from tacfn_lite import course
 from tacfn_lite.data import load_arrays, to_batch
 from tacfn_lite.data.splits import split_indices
 from tacfn_lite.report import record
-from tacfn_lite.validity import map_pointing
+from tacfn_lite.validity import map_pointing, map_pointing_scores, selection_rollout
 from tacfn_lite.viz import plot_audio_map, plot_video_map, save_figure, write_static_explorer
 from tacfn_lite.widgets import Explorer
 
@@ -123,6 +123,29 @@ record("05.pointing", pointing, run_dir)
 for name, res in pointing.items():
     print(f"{name:13s} hit rate {res['hit_rate']:.2f} (chance {res['chance']:.2f})")
 assert pointing["audio_select"]["hit_rate"] > pointing["audio_select"]["chance"]
+
+# %% [markdown]
+# ### The maps the validity table scores, and how to read them
+#
+# `python bench/validity.py --maps-only --checkpoints …/best.pt` scores exactly what
+# `map_pointing_scores` returns here (masks only score, they never train or pick a model):
+# - `audio_select`: the top *encoder token*. After two transformer layers one token can carry
+#   the whole clip, so a peak on a late frame need not mean the model listened there.
+# - `audio_select_rollout`: the same selection carried back to the *input* MFCC frames by
+#   attention rollout (each layer's attention, half mixed with the identity for the residual
+#   path): read it as "which input frames fed the selected tokens".
+# - `video_weight`: the top cell (right moment *and* region); `video_weight_frame`: the top
+#   cell's frame only (right moment). With `tacfn="official"` there is no selection map, and
+#   every frame's weights sum to 1/T', so the top cell names a region, not a moment.
+
+# %%
+scores = record("05.map_validity", map_pointing_scores(model, arrays, test), run_dir)
+print({k: f"{v:.2f}" for k, v in scores.items() if k.endswith("pointing")})
+rolled = selection_rollout(model, batch.audio[i:i + 1], out.audio_select[i:i + 1])[0]
+assert torch.allclose(rolled.sum(), torch.tensor(1.0), atol=1e-4)
+fig = plot_audio_map(arrays.audio[clip], rolled.numpy(), arrays.audio_mask[clip],
+                     title=f"audio selection rolled back to input frames, clip {clip}")
+print("saved", save_figure(fig, f"{figures_dir}/05_audio_rollout_{variant}.png"))
 
 # %% [markdown]
 # ## 5. Explore every clip
