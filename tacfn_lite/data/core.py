@@ -4,6 +4,7 @@ int64; optional masks ``audio_mask (B, Ta)``, ``video_mask (B, T, H, W)`` (Synth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -83,6 +84,18 @@ def to_batch(arrays: ClipArrays, idx: np.ndarray | list[int]) -> Batch:
     return Batch(audio, video, torch.from_numpy(np.asarray(arrays.labels[idx], dtype=np.int64)),
                  [str(c) for c in arrays.clip_ids[idx]], mask(arrays.audio_mask),
                  mask(arrays.video_mask))
+
+
+def skip_recorder(strict: bool) -> tuple[list[dict], Callable[[object, str], None]]:
+    """``(skipped, skip)`` for corpus scans: ``skip(path, reason)`` raises ``ValueError`` naming
+    the file when ``strict``, else appends ``{"file", "reason"}`` to ``skipped``."""
+    skipped: list[dict] = []
+
+    def skip(path, reason: str) -> None:
+        if strict:
+            raise ValueError(f"{path}: {reason}")
+        skipped.append({"file": str(path), "reason": f"{path}: {reason}"})
+    return skipped, skip
 
 
 class ClipDataset(Dataset):
