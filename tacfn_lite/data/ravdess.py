@@ -1,10 +1,6 @@
-"""RAVDESS (Livingstone & Russo 2018): parse and validate file names, pair audio-video mp4s with
-speech wavs and OpenFace landmark CSVs, crop faces (landmarks → OpenCV Haar cascade → centre
-crop; shared with CREMA-D), MFCC, cached shards (DESIGN §4).
-
-Protocol: speech channel, 8 emotions, 24 actors in 6 actor-independent folds of 4; validation
-actors drawn from the training actors (``splits.split_indices``). docs/real-data.md, notebook 00.
-"""
+"""RAVDESS (Livingstone & Russo 2018, DESIGN §4): validated names, mp4/wav/landmark-CSV pairs, face
+crops, MFCC, cached shards. Protocol: speech, 8 emotions, 24 actors in 6 actor-independent folds of
+4, validation actors from the training actors. docs/real-data.md, notebook 00."""
 
 from __future__ import annotations
 
@@ -13,9 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from ..config import CLASS_NAMES, DataConfig
-from .core import ClipArrays
+from .core import ClipArrays, skip_recorder
 from .media import (Clip, clip_record, default_cache, featurise_clip, load_prepared_corpus,
                     settings_of)
 from .prepare import write_prepared
@@ -48,8 +43,7 @@ class RavdessName:
     @property
     def key(self) -> str:
         """The clip's identity without the modality: pairs an mp4 with its wav."""
-        return "-".join((self.channel, self.emotion, self.intensity, self.statement,
-                         self.repetition, self.actor))
+        return "-".join(getattr(self, f) for f in FIELDS[1:])
 
     def stem(self, modality: str) -> str:
         return f"{modality}-{self.key}"
@@ -95,12 +89,7 @@ def scan(root: str | Path, strict: bool = False, channels: tuple[str, ...] = ("0
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: RAVDESS root folder not found")
-    skipped: list[dict] = []
-
-    def skip(path, reason):
-        if strict:
-            raise ValueError(f"{path}: {reason}")
-        skipped.append({"file": str(path), "reason": f"{path}: {reason}"})
+    skipped, skip = skip_recorder(strict)
 
     media = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".mp4", ".wav")
                    and not p.name.startswith("."))
