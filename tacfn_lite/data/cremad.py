@@ -1,10 +1,6 @@
-"""CREMA-D (Cao et al. 2014): 91 actors, 6 emotions, ``AudioWAV/*.wav`` (16 kHz) paired with
-``VideoFlash/*.flv``; names ``ActorID_Sentence_Emotion_Level`` (DESIGN §4).
-
-Protocol: 6 classes, actor-independent folds over the sorted actor ids (6 folds of ~15
-actors; validation actors from the training actors). Audio from the wav (the flv's MP3 track
-starts ~50 ms later); faces by OpenCV's Haar cascade, else a centre crop. docs/real-data.md.
-"""
+"""CREMA-D (Cao et al. 2014, DESIGN §4): 91 actors, 6 emotions, ``AudioWAV/*.wav`` (16 kHz; the
+flv's MP3 starts ~50 ms later) + ``VideoFlash/*.flv``, named ``ActorID_Sentence_Emotion_Level``;
+6 actor-independent folds of ~15, Haar-cascade faces (else a centre crop). docs/real-data.md."""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import DataConfig
-from .core import ClipArrays
+from .core import ClipArrays, skip_recorder
 from .media import (Clip, clip_record, default_cache, featurise_clip, load_prepared_corpus,
                     settings_of)
 from .prepare import write_prepared
@@ -64,12 +60,7 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
     for folder in (wav_dir, flv_dir):
         if not folder.is_dir():
             raise ValueError(f"{folder}: CREMA-D folder not found (expected AudioWAV/ and VideoFlash/)")
-    skipped: list[dict] = []
-
-    def skip(path, reason):
-        if strict:
-            raise ValueError(f"{path}: {reason}")
-        skipped.append({"file": str(path), "reason": f"{path}: {reason}"})
+    skipped, skip = skip_recorder(strict)
 
     wavs = {p.stem: p for p in sorted(wav_dir.glob("*.wav"))}
     flvs = {p.stem: p for p in sorted(flv_dir.glob("*.flv"))}
