@@ -1,11 +1,6 @@
-"""Explanation validity against SynthAV ground truth (DESIGN §6): pointing game for attention maps
-and attributions, deletion / insertion curves against a random order, randomisation check, and a
-table per model. Notebook 06; ``bench/validity.py``.
-
-Video maps from the fusion live on the encoder's token grid ``(T', H', W') = video_grid``; the
-ground truth ``video_mask`` is per pixel ``(B, T, H, W)``. A cell counts as "in the cue" when
-any of its pixels is (:func:`cell_mask`); pixel-level maps (IG) are scored per pixel.
-"""
+"""Explanation validity against SynthAV ground truth (DESIGN §6): pointing game, deletion /
+insertion against random orders, randomisation check, a table per model. Token-grid maps count a
+cell as cue when any of its pixels is (:func:`cell_mask`); IG maps score per pixel. Notebook 06."""
 
 from __future__ import annotations
 
@@ -17,14 +12,8 @@ import torch
 from torch import nn
 
 from .data.core import Batch, ClipArrays, to_batch
-from .explain import (
-    integrated_gradients,
-    make_baselines,
-    modality_ablation,
-    modality_importance_per_class,
-    randomised_copy,
-    rank_correlation,
-)
+from .explain import (integrated_gradients, make_baselines, modality_ablation,
+                      modality_importance_per_class, randomised_copy, rank_correlation)
 from .fusion import FusionOutput
 from .inference import predict_arrays
 
@@ -39,8 +28,7 @@ def cell_mask(video_mask: torch.Tensor, grid: tuple[int, int, int]) -> torch.Ten
     """Fraction of cue pixels in every token cell. Shapes: ``(B, T, H, W)`` → ``(B, T', H', W')``."""
     if video_mask.ndim != 4:
         raise ValueError(f"video_mask: expected (B, T, H, W), got {tuple(video_mask.shape)}")
-    pooled = nn.functional.adaptive_avg_pool3d(video_mask.float()[:, None], grid)  # (B,1,T',H',W')
-    return pooled[:, 0]
+    return nn.functional.adaptive_avg_pool3d(video_mask.float()[:, None], grid)[:, 0]  # (B,T',..)
 
 
 def grid_to_pixels(maps: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
@@ -68,7 +56,8 @@ def pointing_game(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return mask.flatten(1).bool().gather(1, top)[:, 0]
 
 
-def map_pointing(name: str, weights: torch.Tensor, batch, grid) -> tuple[torch.Tensor, torch.Tensor]:
+def map_pointing(name: str, weights: torch.Tensor, batch,
+                 grid) -> tuple[torch.Tensor, torch.Tensor]:
     """Pointing game of a FusionOutput map and its chance level (share of positions in the cue).
 
     Shapes: weights ``(B, Ta)`` or ``(B, N)`` → (hits ``(B,)`` bool, chance ``(B,)``).
@@ -93,7 +82,8 @@ def time_pointing(weights: torch.Tensor, video_mask: torch.Tensor,
 
 
 @torch.no_grad()
-def selection_rollout(model: nn.Module, audio: torch.Tensor, selection: torch.Tensor) -> torch.Tensor:
+def selection_rollout(model: nn.Module, audio: torch.Tensor,
+                      selection: torch.Tensor) -> torch.Tensor:
     """Attention rollout (Abnar & Zuidema 2020): carry the selection over encoder tokens back to
     the input MFCC frames through every audio transformer layer, each layer's head-averaged
     attention mixed half and half with the identity for its residual path.
@@ -331,7 +321,8 @@ def _mean_curve(parts: list[torch.Tensor]) -> tuple[list[float], float]:
 def _summarise(per_clip: dict[str, list], curves: dict[str, list], n_clips: int,
                ablation: tuple, baseline: str, n_steps: int, n_classes: int) -> ValidityTable:
     """Average the per-clip scores into a :class:`ValidityTable`."""
-    mean = lambda key: float(torch.cat(per_clip[key]).float().mean()) if per_clip.get(key) else float("nan")  # noqa: E731,E501
+    mean = lambda key: (float(torch.cat(per_clip[key]).float().mean())  # noqa: E731
+                        if per_clip.get(key) else float("nan"))
     correct, labels, importance = ablation
     n_correct = int(correct.sum())
     maps = {name: Pointing(mean(f"{name}_hit"), mean(f"{name}_chance"))
