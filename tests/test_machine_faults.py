@@ -1,0 +1,521 @@
+"""Faults of the machine (issue 13): a disk that fills part-way (ENOSPC), a read-only folder, a
+file that vanishes while read, a disk too small for the cache. Every command ends with one line
+``tacfn-lite <command>: error: <path>: <what>; <what to do>`` and a non-zero exit, leaves no
+partial or temp file, and a stopped ``train``/``prepare`` continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from test_fault_tolerance import comparable, train_argv
+
+import tacfn_lite.io
+from tacfn_lite import checkpoints
+from tacfn_lite.cli import build_parser, main
+from tacfn_lite.config import get_config
+from tacfn_lite.data import prepare, ravdess, synthetic
+from tacfn_lite.data.export import export_ravdess
+from tacfn_lite.data.media import MANIFEST, settings_of
+from tacfn_lite.data.prepare import prepared_bytes
+from tacfn_lite.model import build_model
+from tacfn_lite.report import KIT
+
+
+class _Filling:
+    """A file that takes ``room`` more bytes, then fails as a full disk does."""
+
+    def __init__(self, fh, room: int):
+        self.fh, self.room = fh, room
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()
+
+    def write(self, data) -> int:
+        data = memoryview(data).cast("B")
+        if len(data) > self.room:
+            self.fh.write(data[: self.room])
+            self.room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.fh.write(data)
+
+
+def full_disk(monkeypatch, where: Path, after: int = 0, room: int = 100) -> list[str]:
+    """The disk under ``where`` fills part-way: the first ``after`` files written there are
+    whole, each later one gets ``room`` bytes, then ENOSPC. Returns the files written there
+    (the targets of ``atomic_write``'s ``.NAME.XXXX.tmp`` files)."""
+    opened: list[str] = []
+
+    def fdopen(fd, *args, **kwargs):
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        fh = os.fdopen(fd, *args, **kwargs)
+        if not target.startswith(str(where)):
+            return fh
+        tmp = Path(target)
+        opened.append(str(tmp.with_name(tmp.name[1:].rsplit(".", 2)[0])))
+        return fh if len(opened) <= after else _Filling(fh, room)
+
+    proxy = SimpleNamespace(**{k: getattr(os, k) for k in dir(os) if not k.startswith("_")})
+    proxy.fdopen = fdopen
+    monkeypatch.setattr(tacfn_lite.io, "os", proxy)
+    return opened
+
+
+def read_only(monkeypatch, folder: Path) -> None:
+    """Creating, renaming into or making folders under ``folder`` fails with EROFS (root ignores
+    ``chmod 0o555``, so the file system's answer is simulated)."""
+
+    def guard(real, arg: int, creates=lambda *a: True):
+        def call(*args, **kwargs):
+            if str(args[arg]).startswith(str(folder)) and creates(*args):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(args[arg]))
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os, "mkdir", guard(os.mkdir, 0))
+    monkeypatch.setattr(os, "replace", guard(os.replace, 1))
+    monkeypatch.setattr(os, "open", guard(os.open, 0, lambda p, flags, *a: flags & os.O_CREAT))
+
+
+def one_line(capsys, rc: int, path, code: int = 1) -> str:
+    """The command failed with ``code`` and said so in one stderr line naming ``path``."""
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.strip() and "%|" not in ln]  # no tqdm bars
+    assert rc == code and len(lines) == 1, err
+    assert str(path) in lines[0] and "Traceback" not in out + err
+    assert lines[0].startswith(f"tacfn-lite {lines[0].split()[1]} error: ")
+    return lines[0]
+
+
+def temp_files(folder: Path) -> list[str]:
+    return [str(p) for p in Path(folder).rglob("*.tmp")]
+
+
+@pytest.fixture(scope="module")
+def corpus(synthav, tmp_path_factory):
+    """Actor 1's 8 SynthAV clips in RAVDESS layout, prepared (tiny), an untrained checkpoint."""
+    tmp = tmp_path_factory.mktemp("machine_faults")
+    written = export_ravdess(synthav(), tmp / "raw", actors=[1])
+    cfg = get_config("tiny", name="ravdess", root=str(tmp / "prep"))
+    report = ravdess.prepare(tmp / "raw", tmp / "prep", cfg.data)
+    ckpt = tacfn_lite.io.atomic_torch_save(
+        {"model": build_model(cfg.model).state_dict(), "config": cfg.to_dict()}, tmp / "best.pt")
+    clip = tmp / "raw" / "Actor_01" / f"01-{written[0]['key']}.mp4"
+    return SimpleNamespace(raw=tmp / "raw", prep=tmp / "prep", ckpt=ckpt, report=report,
+                           clip=clip, wav=clip.with_name(f"03-{written[0]['key']}.wav"))
+
+
+# ----------------------------------------------------------------------------- generate
+@pytest.fixture
+def no_generation(synthav, monkeypatch):
+    """``generate`` hands back the session's quick set (these tests are about the write)."""
+    arrays, calls = synthav("complementary", "quick"), []
+    monkeypatch.setattr(synthetic, "generate", lambda cfg, progress=True: calls.append(cfg)
+                        or arrays.subset(np.arange(len(arrays))))
+    return calls
+
+
+def gen_argv(cache: Path, *extra: str) -> list[str]:
+    return ["generate", "--set", f"cache_dir={cache}", *extra]
+
+
+def test_generate_on_a_disk_that_fills_names_the_cache_and_leaves_nothing(no_generation, tmp_path,
+                                                                         monkeypatch, capsys):
+    full_disk(monkeypatch, tmp_path, room=1_000_000)
+    line = one_line(capsys, main(gen_argv(tmp_path)), tmp_path / "synthav_complementary_quick_")
+    assert "No space left on device; free some space" in line and "--force" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_into_a_read_only_folder_is_one_line(no_generation, tmp_path, monkeypatch,
+                                                      capsys):
+    read_only(monkeypatch, tmp_path / "ro")
+    line = one_line(capsys, main(gen_argv(tmp_path / "ro" / "cache")), tmp_path / "ro")
+    assert "Read-only file system; the folder is read-only" in line
+    assert not (tmp_path / "ro").exists()
+
+
+def test_generate_stops_before_work_when_the_disk_is_too_small_unless_forced(
+        no_generation, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(free=10_000_000))
+    line = one_line(capsys, main(gen_argv(tmp_path)), tmp_path)
+    assert "about 0.04 GB needed" in line and "0.01 GB free" in line and not no_generation
+    assert main(gen_argv(tmp_path, "--force")) == 0 and len(no_generation) == 1
+
+
+def test_generate_regenerates_a_cache_that_vanishes_while_read(no_generation, tmp_path,
+                                                               monkeypatch, capsys):
+    assert main(gen_argv(tmp_path)) == 0
+    real_load = np.load
+
+    def vanishing(path, *args, **kwargs):
+        Path(path).unlink()
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(np, "load", vanishing)
+    assert main(gen_argv(tmp_path)) == 0  # read failed: generated and cached again
+    assert len(no_generation) == 2 and len(list(tmp_path.glob("*.npz"))) == 1
+    assert not temp_files(tmp_path)
+
+
+# ----------------------------------------------------------------------------- prepare
+def prep_argv(raw: Path, out: Path, *extra: str) -> list[str]:
+    return ["prepare", "ravdess", "--root", str(raw), "--out", str(out), *extra]
+
+
+@pytest.fixture
+def raw(corpus, tmp_path):
+    return Path(shutil.copytree(corpus.raw, tmp_path / "raw"))
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Clip ids ``ravdess.process_clip`` was called for."""
+    calls, real = [], ravdess.process_clip
+    monkeypatch.setattr(ravdess, "process_clip",
+                        lambda item, *a: calls.append(item["name"].key) or real(item, *a))
+    return calls
+
+
+def test_prepare_rerun_after_a_full_disk_reuses_finished_shards(raw, tmp_path, monkeypatch,
+                                                                capsys, counted):
+    monkeypatch.setattr(prepare, "SHARD_SIZE", 2)  # 8 clips → 4 shards
+    assert main(prep_argv(raw, tmp_path / "ref")) == 0
+    want = json.loads(capsys.readouterr().out)
+    with monkeypatch.context() as m:
+        full_disk(m, tmp_path / "out", after=4)  # shards 0, 1 and their progress.json
+        line = one_line(capsys, main(prep_argv(raw, tmp_path / "out")), "shard-00002.npz")
+    assert "a rerun reuses the finished shards" in line
+    left = sorted(p.name for p in (tmp_path / "out").rglob("*"))
+    assert not temp_files(tmp_path / "out") and MANIFEST not in left
+    assert [n for n in left if n.startswith("shard")] == ["shard-00000.npz", "shard-00001.npz"]
+    counted.clear()
+    assert main(prep_argv(raw, tmp_path / "out")) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert len(counted) == 4  # clips 5-8 only: shards 0 and 1 were reused
+    assert got["content_hash"] == want["content_hash"] and got["clips"] == 8
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        MANIFEST, f"shards-{want['content_hash']}"]
+
+
+def test_prepare_redoes_a_finished_shard_whose_source_changed(raw, tmp_path, monkeypatch,
+                                                              counted):
+    monkeypatch.setattr(prepare, "SHARD_SIZE", 2)
+    with monkeypatch.context() as m:
+        full_disk(m, tmp_path / "out", after=4)
+        assert main(prep_argv(raw, tmp_path / "out")) == 1
+    first = sorted(raw.rglob("*.wav"))[0]  # a source of shard 0 is edited before the rerun
+    first.write_bytes(first.read_bytes()[:-2] + b"\0\0")
+    counted.clear()
+    assert main(prep_argv(raw, tmp_path / "out")) == 0 and len(counted) == 8
+
+
+def test_prepare_into_a_read_only_folder_is_one_line(raw, tmp_path, monkeypatch, capsys, counted):
+    read_only(monkeypatch, tmp_path / "ro")
+    one_line(capsys, main(prep_argv(raw, tmp_path / "ro" / "prep")), tmp_path / "ro" / "prep")
+    assert not counted and not (tmp_path / "ro").exists()
+
+
+def test_prepare_stops_before_work_when_the_disk_is_too_small(raw, tmp_path, monkeypatch, capsys,
+                                                             counted):
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(free=1000))
+    line = one_line(capsys, main(prep_argv(raw, tmp_path / "prep")), tmp_path / "prep")
+    assert "GB needed" in line and "--force" in line and not counted
+    assert not (tmp_path / "prep").exists()
+
+
+def test_prepare_source_vanishing_while_read_is_named(raw, tmp_path, monkeypatch, capsys):
+    real, victim = ravdess.process_clip, sorted(raw.rglob("01-*.mp4"))[2]
+
+    def vanishing(item, *args):
+        if item["video"] == victim:
+            victim.unlink()
+        return real(item, *args)
+
+    monkeypatch.setattr(ravdess, "process_clip", vanishing)
+    one_line(capsys, main(prep_argv(raw, tmp_path / "prep", "--strict")), victim, code=2)
+    assert not (tmp_path / "prep").exists()
+
+
+# ----------------------------------------------------------------------------- estimates
+def cache_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("preset", ["tiny", "paper"])
+def test_prepared_size_estimate_is_within_10_percent(corpus, tmp_path, preset):
+    cfg = get_config(preset).data
+    report = ravdess.prepare(corpus.raw, tmp_path / "prep", cfg)
+    real = cache_size(tmp_path / "prep")
+    assert abs(prepared_bytes(settings_of(cfg), report["clips"]) - real) <= 0.1 * real
+
+
+@pytest.mark.parametrize("size", ["quick", pytest.param("full", marks=pytest.mark.slow)])
+def test_synthav_size_estimate_is_within_10_percent(synthav, synthav_cache, size):
+    cfg = get_config(size=size, cache_dir=synthav_cache).data
+    synthav("complementary", size)
+    name = f"synthav_{cfg.variant}_{size}_{synthetic.params_hash(cfg)}.npz"
+    real = (Path(synthav_cache) / name).stat().st_size
+    assert abs(synthetic.cache_bytes(cfg) - real) <= 0.1 * real
+
+
+# ----------------------------------------------------------------------------- train, compare
+def test_train_after_a_full_disk_resumes_to_the_uninterrupted_metrics(synthav, synthav_cache,
+                                                                      tmp_path, monkeypatch,
+                                                                      capsys):
+    """Mirrors the SIGKILL test: torch's zip writer meets ENOSPC in epoch 1's checkpoint."""
+    synthav("complementary", "quick")
+    assert main(train_argv(synthav_cache, tmp_path / "full", epochs=2)) == 0
+    want = json.loads(capsys.readouterr().out)
+    out = tmp_path / "stopped"
+    with monkeypatch.context() as m:
+        opened = full_disk(m, out, after=2, room=4096)  # epoch 0's best.pt and last.pt whole
+        line = one_line(capsys, main(train_argv(synthav_cache, out, epochs=2)), opened[2])
+    assert "No space left on device" in line and "train --resume" in line
+    assert not temp_files(out) and not (out / "history.json").exists()
+    assert tacfn_lite.io.load_checkpoint(out / "last.pt")["epoch"] == 0
+    assert main([*train_argv(synthav_cache, out, epochs=2), "--resume"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    got.pop("checkpoint"), want.pop("checkpoint")
+    assert got == want  # exact float equality of final metrics
+    history = [json.loads((d / "history.json").read_text()) for d in (out, tmp_path / "full")]
+    assert comparable(history[0]) == comparable(history[1])
+    best = [tacfn_lite.io.load_checkpoint(d / "best.pt")["model"] for d in (out, tmp_path / "full")]
+    assert all(torch.equal(best[0][k], best[1][k]) for k in best[1])
+
+
+def test_train_into_a_read_only_folder_is_one_line(synthav, synthav_cache, tmp_path, monkeypatch,
+                                                   capsys):
+    synthav("complementary", "quick")
+    read_only(monkeypatch, tmp_path / "ro")
+    one_line(capsys, main(train_argv(synthav_cache, tmp_path / "ro" / "run", epochs=1)),
+             tmp_path / "ro" / "run")
+    assert not (tmp_path / "ro").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_prepared_shard_vanishing_while_read_is_named(corpus, tmp_path, monkeypatch, capsys,
+                                                      command):
+    prep = Path(shutil.copytree(corpus.prep, tmp_path / "prep"))
+    shard = next(prep.glob("shards-*/shard-00000.npz"))
+    real = Path.read_bytes
+
+    def vanishing(path):
+        if path == shard:
+            path.unlink()
+        return real(path)
+
+    monkeypatch.setattr(Path, "read_bytes", vanishing)
+    argv = [command, "--data", "ravdess", "--root", str(prep), "--epochs", "1", "--device", "cpu",
+            "--out", str(tmp_path / "runs")]
+    line = one_line(capsys, main(argv), shard, code=2)
+    assert "shard missing" in line and "re-run prepare" in line
+
+
+def compare_argv(cache: str, tmp_path: Path) -> list[str]:
+    return ["compare", "--models", "audio", "--seeds", "1", "--epochs", "1", "--device", "cpu",
+            "--out", str(tmp_path / "runs"), "--json", str(tmp_path / "res" / "compare.json"),
+            "--set", f"data.cache_dir={cache}", "--set", "train.progress=false"]
+
+
+def test_compare_on_a_disk_that_fills_names_the_checkpoint(synthav, synthav_cache, tmp_path,
+                                                           monkeypatch, capsys):
+    synthav("complementary", "quick")
+    with monkeypatch.context() as m:
+        opened = full_disk(m, tmp_path / "runs", after=1)  # best.pt whole, last.pt part-way
+        one_line(capsys, main(compare_argv(synthav_cache, tmp_path)), opened[1])
+    assert opened[1] == str(tmp_path / "runs" / "audio_s0" / "last.pt")
+    assert not temp_files(tmp_path) and not (tmp_path / "runs/audio_s0/last.pt").exists()
+    with monkeypatch.context() as m:
+        read_only(m, tmp_path / "res")
+        one_line(capsys, main(compare_argv(synthav_cache, tmp_path)), tmp_path / "res")
+    assert (tmp_path / "runs/audio_s0/history.json").exists() and not (tmp_path / "res").exists()
+
+
+# ----------------------------------------------------------------------------- predict --explain
+def predict_argv(corpus, out: Path) -> list[str]:
+    return ["predict", str(corpus.clip), "--audio", str(corpus.wav), "--checkpoint",
+            str(corpus.ckpt), "--explain", str(out)]
+
+
+def test_predict_explain_on_a_full_disk_leaves_no_partial_figure(corpus, tmp_path, monkeypatch,
+                                                                 capsys):
+    full_disk(monkeypatch, tmp_path, after=1, room=2000)  # prediction.json whole
+    one_line(capsys, main(predict_argv(corpus, tmp_path / "x")), tmp_path / "x" / "attention.png")
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["prediction.json"]
+
+
+def test_predict_explain_into_a_read_only_folder_is_one_line(corpus, tmp_path, monkeypatch,
+                                                             capsys):
+    read_only(monkeypatch, tmp_path / "ro")
+    one_line(capsys, main(predict_argv(corpus, tmp_path / "ro" / "x")), tmp_path / "ro")
+    assert not (tmp_path / "ro").exists()
+
+
+def test_predict_explain_checkpoint_vanishing_is_named(corpus, tmp_path, monkeypatch, capsys):
+    ckpt = Path(shutil.copy(corpus.ckpt, tmp_path / "best.pt"))
+    real, calls = checkpoints.load_model, []
+
+    def vanishing(path, *args, **kwargs):  # predict reads it, then it is gone for --explain
+        calls.append(path)
+        if len(calls) == 2:
+            Path(path).unlink()
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "load_model", vanishing)
+    argv = predict_argv(corpus, tmp_path / "x")
+    argv[argv.index("--checkpoint") + 1] = str(ckpt)
+    line = one_line(capsys, main(argv), ckpt, code=2)
+    assert "checkpoint not found" in line and not (tmp_path / "x").exists()
+
+
+# ----------------------------------------------------------------------------- report
+@pytest.fixture
+def fake_papermill(monkeypatch):
+    """papermill copies each notebook instead of running it (the faults are in the writes)."""
+    import papermill
+
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **kw: calls.append(
+        Path(src)) or shutil.copyfile(src, dst))
+    return calls
+
+
+@pytest.fixture
+def notebooks(tmp_path):
+    """One notebook whose parameters cell is the course's (notebooks/parameters.py)."""
+    cell = nbformat.v4.new_code_cell((KIT / "notebooks/parameters.py").read_text(),
+                                     metadata={"tags": ["parameters"]})
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "nbs/00_probe.ipynb")
+    return tmp_path / "nbs"
+
+
+def report_argv(notebooks: Path, out: Path, cache: str, *extra: str) -> list[str]:
+    return ["report", "--quick", "--notebooks", str(notebooks), "--out", str(out), "--run-id",
+            "r", "--param", f"cache_dir={cache}", "--param", "device=cpu", *extra]
+
+
+def test_report_on_a_disk_that_fills_names_run_json(synthav, synthav_cache, notebooks, tmp_path,
+                                                    monkeypatch, capsys, fake_papermill):
+    synthav("complementary", "quick")
+    opened = full_disk(monkeypatch, tmp_path / "reports", after=1)  # 00_probe.html whole
+    one_line(capsys, main(report_argv(notebooks, tmp_path / "reports", synthav_cache)),
+             tmp_path / "reports/r/run.json")
+    assert opened[1].endswith("run.json") and not temp_files(tmp_path)
+    assert not (tmp_path / "reports/r/run.json").exists()
+
+
+def test_report_into_a_read_only_folder_is_one_line(synthav_cache, notebooks, tmp_path,
+                                                    monkeypatch, capsys, fake_papermill):
+    read_only(monkeypatch, tmp_path / "ro")
+    one_line(capsys, main(report_argv(notebooks, tmp_path / "ro", synthav_cache)), tmp_path / "ro")
+    assert not fake_papermill and not (tmp_path / "ro").exists()
+
+
+def test_report_notebook_vanishing_while_read_is_named(synthav_cache, notebooks, tmp_path,
+                                                       monkeypatch, capsys):
+    import papermill
+
+    real = papermill.execute_notebook
+
+    def vanishing(src, *args, **kwargs):
+        Path(src).unlink()
+        return real(src, *args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", vanishing)
+    one_line(capsys, main(report_argv(notebooks, tmp_path / "reports", synthav_cache)),
+             notebooks / "00_probe.ipynb")
+
+
+def test_report_runs_the_kits_notebooks_from_any_folder(synthav, synthav_cache, tmp_path,
+                                                        monkeypatch, capsys, fake_papermill):
+    synthav("complementary", "quick")
+    monkeypatch.chdir(tmp_path)
+    argv = ["report", "--quick", "--only", "00", "--out", "rel", "--run-id", "r", "--param",
+            f"cache_dir={synthav_cache}"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert fake_papermill == [KIT / "notebooks" / "00_data_tour.ipynb"]
+    run = json.loads((tmp_path / "rel/r/run.json").read_text())
+    assert run["parameters"]["run_dir"] == str(tmp_path / "rel/r")
+    assert run["parameters"]["figures_dir"] == str(tmp_path / "rel/r/figures")
+
+
+@pytest.mark.parametrize(("param", "message"), [
+    ("nosuch=1", "--param nosuch: not a notebook parameter (known: cache_dir, checkpoint_dir"),
+    ("seed=abc", "--param seed='abc': expected int (the parameters cell has seed = 0)"),
+    ("quick=true", "--param quick: set it with --quick"),
+    ("variant=synchronous", "--param variant='synchronous': choose from complementary, "),
+    ("device=tpu", "--param device='tpu': "),
+])
+def test_report_params_are_checked_before_any_notebook_runs(notebooks, tmp_path, capsys,
+                                                            fake_papermill, param, message):
+    rc = main(["report", "--notebooks", str(notebooks), "--out", str(tmp_path / "reports"),
+               "--param", param])
+    line = one_line(capsys, rc, "--param", code=2)
+    assert message in line and not fake_papermill and not (tmp_path / "reports").exists()
+
+
+# ----------------------------------------------------------------------------- CLI
+TRAINING = ("--epochs", "--lr", "--model", "--batch-size", "--seed", "--amp", "--device")
+
+
+@pytest.mark.parametrize(("command", "present", "absent"), [
+    ("generate", ("--variant", "--size", "--set", "--force"), (*TRAINING, "--root", "--out")),
+    ("prepare", ("--root", "--out", "--set", "--force", "--strict"),
+     (*TRAINING, "--variant", "--data")),
+    ("export", ("--variant", "--out", "--actors", "--set"), (*TRAINING, "--root", "--force")),
+    ("train", (*TRAINING, "--root", "--resume", "--set"), ("--force", "--models")),
+    ("compare", ("--models", "--seeds", "--epochs", "--root", "--set"), ("--model", "--seed")),
+    ("report", ("--notebooks", "--param", "--quick"), ("--set", "--epochs")),
+])
+def test_each_command_lists_only_its_own_options(command, present, absent):
+    sub = build_parser()._subparsers._group_actions[0].choices[command]
+    flags = {f for a in sub._actions for f in a.option_strings}
+    assert set(present) <= flags and not set(absent) & flags
+
+
+def test_root_help_says_raw_for_prepare_and_prepared_for_train(capsys):
+    for command in ("prepare", "train"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+    prepare_help, train_help = capsys.readouterr().out.split("usage: tacfn-lite train")
+    assert "--root ROOT           folder of the raw corpus" in prepare_help
+    assert "a prepared folder (prepare --out)" in " ".join(train_help.split())
+    assert "--lr" not in prepare_help and "--epochs" not in prepare_help
+
+
+def cli(*argv: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tacfn_lite.cli", *argv], text=True,
+                          capture_output=True, env={**os.environ, **env}, timeout=120)
+
+
+def test_os_error_is_one_line_and_debug_shows_the_traceback(corpus, tmp_path):
+    """A real unwritable path: ``--out`` under a plain file (ENOTDIR), in a fresh process."""
+    (tmp_path / "file").write_text("not a folder")
+    argv = prep_argv(corpus.raw, tmp_path / "file" / "prep")
+    plain = cli(*argv)
+    assert plain.returncode == 1 and plain.stderr.count("\n") == 1, plain.stderr
+    assert plain.stderr.startswith(f"tacfn-lite prepare: error: {tmp_path / 'file'}")
+    assert "Not a directory" in plain.stderr and "Traceback" not in plain.stderr
+    for debug in (cli("--debug", *argv), cli(*argv, TACFN_DEBUG="1")):
+        assert debug.returncode == 1 and "Traceback" in debug.stderr
+        assert "NotADirectoryError" in debug.stderr
