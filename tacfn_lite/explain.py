@@ -1,11 +1,6 @@
-"""Captum attributions for audio-video models (DESIGN §6): Integrated Gradients and Occlusion on
-both inputs at once, FeatureAblation with one group per modality, layer attributions over the
-encoder tokens, and the model-randomisation sanity check. Notebook 06 (and the explorer, 05).
-
-Conventions (STYLE §3): the model is wrapped as a tensor-only forward ``(audio, video) ->
-logits``; inputs are always the tuple ``(audio, video)``; baselines are explicit and named;
-``target`` is a ``(B,)`` class tensor; IG always returns and checks its convergence delta.
-"""
+"""Captum attributions (DESIGN §6, STYLE §3): IG (always with its checked delta) and Occlusion on
+the tuple ``(audio, video)``, per-modality FeatureAblation, token attributions and the randomisation
+check, on a tensor-only forward with named baselines and a ``(B,)`` target. Notebooks 05 and 06."""
 
 from __future__ import annotations
 
@@ -104,10 +99,8 @@ def make_baselines(name: str, audio: torch.Tensor, video: torch.Tensor):
         return audio.mean(1, keepdim=True).expand_as(audio).contiguous(), \
             video.mean(1, keepdim=True).expand_as(video).contiguous()
     if name == "blur":
-        a = _blur(audio, 1, audio.shape[1] / 4)
-        v = _blur(video, 1, video.shape[1] / 4)
-        v = _blur(_blur(v, 3, 2.0), 4, 2.0)
-        return a, v
+        v = _blur(video, 1, video.shape[1] / 4)  # over time, then σ = 2 px over H and W
+        return _blur(audio, 1, audio.shape[1] / 4), _blur(_blur(v, 3, 2.0), 4, 2.0)
     raise ValueError(f"baseline: expected one of {BASELINES}, got {name!r}")
 
 
@@ -134,8 +127,7 @@ def integrated_gradients(model: nn.Module, audio: torch.Tensor, video: torch.Ten
     _check_inputs(audio, video, target)
     fwd = LogitsForward(model).eval()
     base = make_baselines(baseline, audio, video)
-    ig = IntegratedGradients(fwd)
-    (attr_a, attr_v), delta = ig.attribute(
+    (attr_a, attr_v), delta = IntegratedGradients(fwd).attribute(
         (audio, video), baselines=base, target=target, n_steps=n_steps,
         internal_batch_size=internal_batch_size, return_convergence_delta=True)
     with torch.no_grad():
@@ -230,9 +222,8 @@ def randomised_copy(model: nn.Module, seed: int = 0) -> nn.Module:
     """A deep copy with every parameter re-initialised (Adebayo et al. 2018 sanity check): maps
     that survive this unchanged explain the input or architecture, not what was learned."""
     clone = copy.deepcopy(model)
-    gen_state = torch.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    with torch.random.fork_rng(devices=[]):  # the caller's CPU RNG state is left untouched
+        torch.manual_seed(seed)
         for module in clone.modules():
             reset = getattr(module, "reset_parameters", None) or getattr(
                 module, "_reset_parameters", None)  # nn.MultiheadAttention has the latter
@@ -242,8 +233,6 @@ def randomised_copy(model: nn.Module, seed: int = 0) -> nn.Module:
             if "." not in name or name.split(".")[-1] in ("query", "cell", "table"):
                 with torch.no_grad():
                     p.normal_(0, 0.02)
-    finally:
-        torch.set_rng_state(gen_state)
     return clone.eval()
 
 
