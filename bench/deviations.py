@@ -43,6 +43,19 @@ def run_row(hist: dict, seed: int) -> dict:
             "epochs_run": len(hist["epochs"]), "seconds_per_epoch": hist["seconds_per_epoch"]}
 
 
+def kit_from_compare(path: Path, cfg) -> tuple[list[dict], str]:
+    """The kit's TACFN runs from a ``bench/compare.py`` result of the same data and training
+    config (the kit setting is the default TACFN), so they need not be trained twice."""
+    record = json.loads(path.read_text())
+    data = {k: v for k, v in record["data"].items() if k != "cache_dir"}
+    if data != {k: v for k, v in vars(cfg.data).items() if k != "cache_dir"} or \
+            record["train"]["epochs"] != cfg.train.epochs:
+        raise ValueError(f"{path}: its data or epochs differ from the deviation runs")
+    runs = [{k: r[k] for k in ("seed", "test_accuracy", "val_accuracy", "best_epoch")}
+            for r in record["models"]["tacfn"]["runs"]]
+    return runs, f"{path} (patience {record['train']['patience']}, {record['date']})"
+
+
 def markdown_table(record: dict) -> str:
     """README table of one result: a row per setting, flipped switch in bold."""
     header = ("| setting | selection | weight norm | weight scale | classifier input | test acc "
@@ -56,6 +69,9 @@ def markdown_table(record: dict) -> str:
         epochs = ", ".join(str(r["best_epoch"]) for r in row["runs"])
         lines.append(f"| {name} | {' | '.join(sw)} | {acc} | {row['n_seeds']} | {epochs} | "
                      f"{row['params']:,} | {row['fusion_flops']:,} |")
+    for name, row in record["settings"].items():
+        if row.get("source", "trained by this script") != "trained by this script":
+            lines.append(f"\n{name}: runs read from {row['source']}.")
     if record["unfinished"]:
         lines.append(f"\nUnfinished (not in the means): {', '.join(record['unfinished'])}.")
     return "\n".join(lines)
@@ -82,6 +98,8 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default="runs/deviations")
     p.add_argument("--cache-dir", default=".cache/tacfn_lite", help="SynthAV cache folder")
     p.add_argument("--collect", action="store_true", help="read finished runs only, train none")
+    p.add_argument("--kit-from", metavar="JSON",
+                   help="if no kit run is finished: its runs from this compare result")
     p.add_argument("--readme", action="store_true",
                    help="only regenerate the README tables from the results JSON")
     args = p.parse_args(argv)
@@ -104,7 +122,11 @@ def main(argv=None) -> int:
                 unfinished.append(f"{name} seed {seed}")
             else:
                 runs[name].append(run_row(hist, seed))
-    rows = {}
+    rows, sources = {}, {}
+    if args.kit_from and "kit" in names and not runs["kit"]:
+        runs["kit"], sources["kit"] = kit_from_compare(Path(args.kit_from),
+                                                       setting_config("kit", args, 0))
+        unfinished = [u for u in unfinished if not u.startswith("kit ")]
     for name in names:
         cfg = setting_config(name, args, 0)
         acc = np.array([r["test_accuracy"] for r in runs[name]])
@@ -112,7 +134,8 @@ def main(argv=None) -> int:
                       "test_accuracy_mean": float(acc.mean()) if len(acc) else None,
                       "test_accuracy_std": float(acc.std()) if len(acc) else None,
                       "n_seeds": len(acc), "params": count_parameters(build_model(cfg.model)),
-                      "fusion_flops": fusion_flops(cfg), "runs": runs[name]}
+                      "fusion_flops": fusion_flops(cfg), "runs": runs[name],
+                      "source": sources.get(name, "trained by this script")}
     base = setting_config(names[0], args, 0)
     result = {"variant": args.variant, "size": base.data.size, "fold": base.data.fold,
               "epochs": args.epochs, "patience": args.patience, "seeds": seeds,
