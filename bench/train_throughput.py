@@ -93,8 +93,13 @@ def main() -> None:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=40, help="timed training steps per model")
     p.add_argument("--baseline", metavar="REV", help="also measure this commit, in the same run")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice); pass 1 "
+                   "on a loaded machine, where spinning OpenMP threads make 2-thread numbers noise")
     p.add_argument("--cache-dir", default=str(REPO / ".cache" / "tacfn_lite"), help="SynthAV cache")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the baseline's process too
     models, steps = (("tacfn",), 2) if args.smoke else (MODELS, args.steps)
     result = {"smoke": args.smoke, "batch_size": 32, "steps": steps,
               "threads": torch.get_num_threads(), "current": measure(models, steps, args.cache_dir)}

@@ -42,13 +42,15 @@ from tacfn_lite.widgets import Explorer
 # %% [markdown]
 # ## 1. A trained TACFN and the test clips
 #
-# The checkpoint notebook 04 saved for this variant is loaded from `checkpoint_dir`; if it is
+# The maps are read on the model of the claim: TACFN trained on `synchrony` (full set) in
+# notebook 04, section 5, where the map has one right answer per clip, the face event that
+# co-occurs with the vocal cue (the decoy event is not in the ground truth). If the checkpoint is
 # missing (this notebook run on its own), the same config is trained now
-# (`checkpoints.load_or_train`, a few seconds per epoch on the quick set). Maps are only
-# worth reading on clips of actors the model never saw: the test fold.
+# (`checkpoints.load_or_train`). Maps are only worth reading on clips of actors the model never
+# saw: the test fold.
 
 # %%
-cfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir)
+cfg = course.claim_config("tacfn", quick, seed, device, cache_dir)  # notebook 04, section 5
 arrays = load_arrays(cfg.data, progress=False)
 model, history = course.trained_model(cfg, checkpoint_dir, arrays)
 test = split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)["test"]
@@ -81,7 +83,7 @@ i = int(np.flatnonzero(correct)[0])
 clip = int(test[i])
 fig = plot_audio_map(arrays.audio[clip], out.audio_select[i].numpy(), arrays.audio_mask[clip],
                      title=f"audio selection, clip {clip} ({arrays.class_names[arrays.labels[clip]]})")
-print("saved", save_figure(fig, f"{figures_dir}/05_audio_selection_{variant}.png"))
+print("saved", save_figure(fig, f"{figures_dir}/05_audio_selection_{cfg.data.variant}.png"))
 
 # %% [markdown]
 # ## 3. Which video cells were reinforced?
@@ -96,7 +98,7 @@ print("saved", save_figure(fig, f"{figures_dir}/05_audio_selection_{variant}.png
 grid_map = out.video_weight[i].view(*out.video_grid).numpy()  # (T', H', W')
 fig = plot_video_map(arrays.video[clip], grid_map, arrays.video_mask[clip], n_show=8,
                      title="reinforcement")
-print("saved", save_figure(fig, f"{figures_dir}/05_video_reinforcement_{variant}.png"))
+print("saved", save_figure(fig, f"{figures_dir}/05_video_reinforcement_{cfg.data.variant}.png"))
 
 # %% [markdown]
 # ## 4. Are the maps right on every test clip? The pointing game
@@ -145,7 +147,7 @@ rolled = selection_rollout(model, batch.audio[i:i + 1], out.audio_select[i:i + 1
 assert torch.allclose(rolled.sum(), torch.tensor(1.0), atol=1e-4)
 fig = plot_audio_map(arrays.audio[clip], rolled.numpy(), arrays.audio_mask[clip],
                      title=f"audio selection rolled back to input frames, clip {clip}")
-print("saved", save_figure(fig, f"{figures_dir}/05_audio_rollout_{variant}.png"))
+print("saved", save_figure(fig, f"{figures_dir}/05_audio_rollout_{cfg.data.variant}.png"))
 
 # %% [markdown]
 # ## 5. Explore every clip
@@ -157,7 +159,7 @@ print("saved", save_figure(fig, f"{figures_dir}/05_audio_rollout_{variant}.png")
 # says so instead of drawing one.
 
 # %%
-explorer = Explorer({"tacfn": model}, {variant: arrays}, indices={variant: test})
+explorer = Explorer({"tacfn": model}, {cfg.data.variant: arrays}, indices={cfg.data.variant: test})
 assert explorer.image.value[:4] == b"\x89PNG"
 explorer
 

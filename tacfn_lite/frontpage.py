@@ -32,19 +32,30 @@ def table(head: list[str], rows: list[list], caption: str = "", cls: str = "") -
     return f"<table class='{cls}'>{cap}<tr>{th}</tr>{body}</table>"
 
 
-def comparison(metrics: dict, variant: str) -> str:
-    """Test accuracy, UAR and macro F1 per model (notebook 04) next to ceilings and chance."""
-    rows = [[k.split(".", 1)[1], _pct(v["test_accuracy"]), _pct(v["test_uar"]),
+def comparison(metrics: dict, variant: str, prefix: str = "04.") -> str:
+    """Test accuracy, UAR and macro F1 per model (notebook 04) next to ceilings and chance;
+    ``prefix="04.claim."`` gives the claim's table (section 5, always `synchrony`)."""
+    rows = [[k.removeprefix(prefix), _pct(v["test_accuracy"]), _pct(v["test_uar"]),
              _pct(v["test_macro_f1"]), v.get("best_epoch", "")]
-            for k, v in metrics.items()
-            if k.startswith("04.") and isinstance(v, dict) and "test_accuracy" in v]
+            for k, v in metrics.items() if k.startswith(prefix) and "." not in
+            k.removeprefix(prefix) and isinstance(v, dict) and "test_accuracy" in v]
     if not rows:
-        return "<p>No comparison recorded (notebook 04 did not run).</p>"
+        return "<p>Not recorded (notebook 04 did not run).</p>"
     ceil = (metrics.get("00.ceilings") or {}).get(variant, {})
     note = ("Designed ceilings: " + ", ".join(f"{k} {_pct(c)}" for k, c in ceil.items())
             + "; " if ceil else "") + "chance 12.5 (8 classes). Test actors never seen in training."
     return table(["model", "accuracy %", "UAR %", "macro F1 %", "epoch picked"], rows,
                  f"SynthAV {variant}, test fold. {note}")
+
+
+def claim(metrics: dict) -> str:
+    """TACFN against concat and late fusion on `synchrony` and the verdict (≥ 20 points)."""
+    gap = metrics.get("04.claim.gap_points")
+    verdict = "" if not gap else (
+        f"<p><b>TACFN is {gap['concat']:.1f} points above concat and {gap['late']:.1f} above late "
+        f"fusion</b>: the claim {'holds' if min(gap.values()) >= 20 else 'is NOT shown'} "
+        "in this run (20 points required).</p>")
+    return verdict + comparison(metrics, "synchrony", "04.claim.")
 
 
 def validity(metrics: dict) -> str:
@@ -132,6 +143,7 @@ def index_html(run: dict, run_dir: Path) -> str:
             f"<h1>tacfn-lite report {e(run['run_id'])}</h1>{failures(run['notebooks'])}"
             f"<p>{'Quick' if run['quick'] else 'Full'} run, status <b>{e(run['status'])}</b>, "
             f"{run['seconds_total']:.0f} s. Notebooks: {links}</p>"
+            f"<h2>The claim: synchrony</h2>{claim(m)}"
             f"<h2>Comparison</h2>{comparison(m, variant)}<h2>Explanation validity</h2>"
             f"{validity(m)}<h2>Robustness</h2>{robustness(m)}<h2>Explore the maps</h2>"
             f"{explorer(run_dir)}<h2>Figures</h2>{thumbnails(run['figures'], fig_dir)}"

@@ -20,6 +20,10 @@ METRICS = {
     "00.ceilings": {"synchrony": {"audio": 0.5, "video": 0.125, "late": 0.5, "fusion": 1.0}},
     "04.tacfn": {"test_accuracy": 0.9895833333333334, "test_uar": 0.99, "test_macro_f1": 0.9876,
                  "best_epoch": 11},
+    "04.claim.tacfn": {"test_accuracy": 0.97, "test_uar": 0.97, "test_macro_f1": 0.97,
+                       "best_epoch": 17},
+    "04.claim.late": {"test_accuracy": 0.5, "test_uar": 0.5, "test_macro_f1": 0.45, "best_epoch": 2},
+    "04.claim.gap_points": {"concat": 45.0, "late": 47.0},
     "04.concat": {"test_accuracy": 0.4895833333333333, "test_uar": 0.49, "test_macro_f1": 0.47,
                   "best_epoch": 3},
     "06.validity": {"tacfn": {"audio_select_pointing": 0.82, "video_weight_pointing": 0.8,
@@ -57,7 +61,12 @@ def test_front_page_opens_with_rounded_results_before_the_environment(run_folder
     run, run_dir = run_folder
     page = index_html(run, run_dir)
     heads = re.findall(r"<h2>(.*?)</h2>", page)
-    assert heads[:4] == ["Comparison", "Explanation validity", "Robustness", "Explore the maps"]
+    assert heads[:5] == ["The claim: synchrony", "Comparison", "Explanation validity",
+                         "Robustness", "Explore the maps"]
+    assert "45.0 points above concat and 47.0 above late fusion</b>: the claim holds" in page
+    claim_table = page[page.index("The claim"):page.index("<h2>Comparison")]
+    assert "<td>tacfn</td><td>97.0</td>" in claim_table and "<td>late</td><td>50.0</td>" in claim_table
+    assert "claim.tacfn" not in page[page.index("<h2>Comparison"):]  # not repeated below
     assert heads.index("Environment") > heads.index("Figures")
     assert "<td>99.0</td>" in page and "<td>49.0</td>" in page  # rounded, in %
     assert "0.4895833333333333" not in page and "48.958" not in page

@@ -5,6 +5,7 @@ cell, records metrics, and repeats its metrics for the same seed."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -207,3 +208,24 @@ def test_quick_report_runs_every_notebook_and_repeats_its_metrics(tmp_path, synt
     a, b = _numbers(first["metrics"]), _numbers(second["metrics"])
     shared = set(a) & set(b)
     assert len(shared) > 5 and {k: a[k] for k in shared} == {k: b[k] for k in shared}
+
+
+@pytest.mark.slow
+def test_quick_report_on_a_fresh_clone_leaves_the_tree_clean(tmp_path, synthav_cache):
+    """A report writes only under reports/<run>/ (figures included): the clone stays clean and
+    run.json names its commit as clean. The kit is imported from the clone itself."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, text=True,
+                          capture_output=True, check=True).stdout.strip()
+    env = {**os.environ, "PYTHONPATH": str(clone), "TQDM_DISABLE": "1"}
+    out = subprocess.run([sys.executable, "-m", "tacfn_lite.cli", "report", "--quick", "--only",
+                          "00", "--run-id", "clean", "--param", f"cache_dir={synthav_cache}"],
+                         cwd=clone, env=env, text=True, capture_output=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                            cwd=clone, text=True, capture_output=True, check=True).stdout
+    assert status == "", f"the report changed the clone:\n{status}"
+    run = json.loads((clone / "reports" / "clean" / "run.json").read_text())
+    assert run["environment"]["git"] == {"commit": head, "dirty": False}
+    assert any((clone / "reports" / "clean" / "figures").glob("*.png"))  # the run keeps them
