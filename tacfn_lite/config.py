@@ -230,6 +230,8 @@ def get_config(preset: str = "tiny", **overrides: Any) -> RunConfig:
 
     Keys may be a field name (``d_model=64``), ``section.field`` or ``section__field``. Unknown
     keys and wrongly typed values raise ``ValueError``. Strings are parsed for the CLI.
+    ``tacfn="official"`` (CLI ``--set tacfn=official``) sets the authors' value of each TACFN
+    switch (:data:`OFFICIAL_TACFN`) that is not given explicitly; explicit ones win.
 
     Example:
         >>> get_config("tiny", model="concat", epochs=3).train.epochs
