@@ -84,8 +84,7 @@ class TrainConfig:
 
     epochs: int = 20
     batch_size: int = 32
-    lr: float = 1e-3  # onecycle: the peak learning rate
-    schedule: str = "constant"  # constant | onecycle (linear warm-up for 30 %, cosine decay)
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
@@ -142,7 +141,6 @@ _CHOICES = {
     "model.direction": DIRECTIONS,
     "model.video_backbone": ("tiny", "resnext50", "features"),
     "model.time_encoding": ("shared", "learned"),
-    "train.schedule": ("constant", "onecycle"),
     "model.tacfn": ("kit", "official"),
     "model.selection": ("query", "last_step"),
     "model.weight_norm": ("clip", "frame"),

@@ -49,7 +49,7 @@ class History:
 
 
 def run_epoch(model: nn.Module, loader, device: torch.device, *, optimizer=None, scaler=None,
-              scheduler=None, amp: bool = False, desc: str = "", progress: bool = False) -> dict:
+              amp: bool = False, desc: str = "", progress: bool = False) -> dict:
     """One pass over ``loader``; trains when an optimizer is given. The same step serves
     training and evaluation. Returns mean loss, accuracy, labels, predictions, probabilities."""
     train = optimizer is not None
@@ -70,8 +70,6 @@ def run_epoch(model: nn.Module, loader, device: torch.device, *, optimizer=None,
                 else:
                     loss.backward()
                     optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
             total += float(loss.detach()) * len(batch)
             n += len(batch)
             labels.append(batch.label.cpu())
@@ -142,14 +140,13 @@ class _Run:
     net: nn.Module  # the model, wrapped in DDP under torchrun
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None
     device: torch.device
     out: Path
     history: History
     start: int = 0
 
 
-def _setup(model: nn.Module, cfg: RunConfig, steps_per_epoch: int) -> _Run:
+def _setup(model: nn.Module, cfg: RunConfig) -> _Run:
     """Device (the local GPU under torchrun), DDP wrapper, optimiser and gradient scaler."""
     tc = cfg.train
     distributed = _init_distributed(tc.device)
@@ -165,11 +162,8 @@ def _setup(model: nn.Module, cfg: RunConfig, steps_per_epoch: int) -> _Run:
             find_unused_parameters=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=tc.amp and device.type == "cuda")
-    scheduler = None if tc.schedule == "constant" else torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=tc.lr, total_steps=max(tc.epochs * steps_per_epoch, 1), pct_start=0.3)
     out = Path(tc.out_dir)
-    return _Run(model, net, optimizer, scaler, scheduler, device, out,
-                History(checkpoint=str(out / "best.pt")))
+    return _Run(model, net, optimizer, scaler, device, out, History(checkpoint=str(out / "best.pt")))
 
 
 def _resume(run: _Run, train_loader, cfg: RunConfig) -> None:
@@ -183,8 +177,6 @@ def _resume(run: _Run, train_loader, cfg: RunConfig) -> None:
     run.optimizer.load_state_dict(ckpt["optimizer"])
     if ckpt.get("scaler"):
         run.scaler.load_state_dict(ckpt["scaler"])
-    if run.scheduler is not None:
-        run.scheduler.load_state_dict(ckpt["scheduler"])
     torch.set_rng_state(ckpt["rng"])
     train_loader.generator.set_state(ckpt["loader_rng"])
     run.history.epochs = json.loads(ckpt["history"])
@@ -201,7 +193,6 @@ def _save_epoch(run: _Run, cfg: RunConfig, epoch: int, improved: bool, train_loa
         atomic_torch_save({**state, "val_accuracy": h.best_val_accuracy}, run.out / "best.pt")
     atomic_torch_save({**state, "optimizer": run.optimizer.state_dict(),
                        "scaler": run.scaler.state_dict() if run.scaler.is_enabled() else None,
-                       "scheduler": run.scheduler.state_dict() if run.scheduler else None,
                        "rng": torch.get_rng_state(),
                        "loader_rng": train_loader.generator.get_state(),
                        "history": json.dumps(h.epochs), "best_epoch": h.best_epoch,
@@ -215,7 +206,7 @@ def _epoch(run: _Run, loaders: dict, epoch: int, tc) -> dict:
     if hasattr(train_loader.sampler, "set_epoch"):
         train_loader.sampler.set_epoch(epoch)
     tr = run_epoch(run.net, train_loader, run.device, optimizer=run.optimizer, scaler=run.scaler,
-                   scheduler=run.scheduler, amp=tc.amp, desc=f"epoch {epoch + 1}/{tc.epochs}",
+                   amp=tc.amp, desc=f"epoch {epoch + 1}/{tc.epochs}",
                    progress=tc.progress and _rank() == 0)
     va = run_epoch(run.model, loaders["val"], run.device, amp=tc.amp)
     return {"epoch": epoch, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"],
@@ -261,7 +252,7 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
     """
     if manifest is not None:  # refuse to train on splits that share actors/utterances/files
         check_manifest(manifest, source="split manifest")
-    run, tc = _setup(model, cfg, len(loaders["train"])), cfg.train
+    run, tc = _setup(model, cfg), cfg.train
     if resume:
         _resume(run, loaders["train"], cfg)
     for epoch in range(run.start, tc.epochs):
