@@ -1,11 +1,6 @@
-"""Robustness of trained models to a missing or noisy modality (notebook 07).
-
-A condition perturbs one modality of every test clip: ``zeros`` (the modality is blanked),
-``mean`` (dropped: replaced by the training-set mean clip, which carries no label information)
-or ``noise`` (Gaussian, ``level`` × the training-set standard deviation of that modality). Every
-model sees the same perturbed inputs (noise is drawn from a generator seeded per condition), and
-the result is a tidy table: one dict per (model, condition). Figures: ``viz.plot_robustness``.
-"""
+"""Robustness to a missing or noisy modality (notebook 07): a condition blanks one modality
+(``zeros``), swaps in the training mean clip (``mean``) or adds seeded Gaussian ``noise`` of
+``level`` × its training std; one tidy row per (model, condition). Figures: ``viz``."""
 
 from __future__ import annotations
 
