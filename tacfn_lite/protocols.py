@@ -1,10 +1,6 @@
-"""Protocol pitfalls, measured (notebook 09): picking the epoch on the test set, a random clip
-split instead of an actor-independent one, and one seed instead of mean ± std over seeds.
-
-Each run trains one model and evaluates validation *and* test after every epoch, so the same
-run yields both the honest number (epoch picked on validation) and the inflated one (epoch
-picked on test, as the public CFN-SR/MSAF RAVDESS code did).
-"""
+"""Protocol pitfalls, measured (notebook 09): epoch picked on test (as the public CFN-SR/MSAF
+RAVDESS code did), a random clip split, one seed instead of mean ± std. Each run records val *and*
+test per epoch, so one run yields both the honest and the inflated number."""
 
 from __future__ import annotations
 
@@ -46,13 +42,10 @@ def protocol_config(variant: str = "complementary", quick: bool = True, seed: in
 def random_clip_split(actor_split: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
     """Clips shuffled into train/val/test of the same sizes as ``actor_split``, ignoring actors
     (the mistake: the same actors then appear in training and test)."""
-    n = {k: len(v) for k, v in actor_split.items()}
+    names = ("train", "val", "test")
     rows = np.random.default_rng([seed, 11]).permutation(np.concatenate(list(actor_split.values())))
-    out, start = {}, 0
-    for name in ("train", "val", "test"):
-        out[name] = np.sort(rows[start:start + n[name]])
-        start += n[name]
-    return out
+    parts = np.split(rows, np.cumsum([len(actor_split[k]) for k in names]))
+    return {name: np.sort(part) for name, part in zip(names, parts)}
 
 
 def train_track(cfg: RunConfig, arrays: ClipArrays, split: dict[str, np.ndarray]) -> dict:
@@ -144,14 +137,11 @@ def summary_rows(result: dict) -> list[dict]:
     """One row per pitfall (honest vs pitfall number in %, and the difference), for tables."""
     s = result["summary"]
     pct = lambda d: f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"  # noqa: E731
-    return [
-        {"pitfall": "epoch picked on test", "honest": pct(s["epoch_pick"]["on_val"]),
-         "pitfall_number": pct(s["epoch_pick"]["on_test"]),
-         "difference": round(100 * s["epoch_pick"]["inflation"], 1)},
-        {"pitfall": "random clip split", "honest": pct(s["split"]["actor"]),
-         "pitfall_number": pct(s["split"]["random"]),
-         "difference": round(100 * s["split"]["inflation"], 1)},
-        {"pitfall": "best single seed", "honest": pct(s["split"]["actor"]),
-         "pitfall_number": f"{100 * s['seeds']['best_single']:.1f}",
-         "difference": round(100 * s["seeds"]["inflation"], 1)},
-    ]
+    rows = (("epoch picked on test", "epoch_pick", s["epoch_pick"]["on_val"],
+             pct(s["epoch_pick"]["on_test"])),
+            ("random clip split", "split", s["split"]["actor"], pct(s["split"]["random"])),
+            ("best single seed", "seeds", s["split"]["actor"],
+             f"{100 * s['seeds']['best_single']:.1f}"))
+    return [{"pitfall": name, "honest": pct(honest), "pitfall_number": number,
+             "difference": round(100 * s[key]["inflation"], 1)}
+            for name, key, honest, number in rows]
