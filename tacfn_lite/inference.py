@@ -1,12 +1,6 @@
-"""Predict on your own clip: ``tacfn-lite predict CLIP.mp4 [--audio CLIP.wav] --checkpoint CKPT``
-or ``tacfn_lite.predict(path, checkpoint)`` (this module is ``inference`` so that
-``tacfn_lite.predict`` can be the function).
-
-Runs exactly the preprocessing the checkpoint's data config describes (window of
-``duration`` seconds, ``n_frames`` face crops of ``image_size``², audio resampled to
-``sample_rate``, MFCC with ``n_mfcc``/``hop_length``), using the same decode / crop / MFCC
-functions as ``prepare`` (``data.media``, ``data.features``). docs/predict-and-cards.md.
-"""
+"""Predict on your own clip (``tacfn-lite predict``, ``tacfn_lite.predict``) with the checkpoint's
+data config and ``prepare``'s decode / crop / MFCC functions; ``predict_arrays``, the one batched
+inference over stored clips. docs/predict-and-cards.md."""
 
 from __future__ import annotations
 
@@ -136,8 +130,7 @@ def predict(path: str | Path, checkpoint: str | Path, audio: str | Path | None =
     a, v = clip_inputs(mfcc, faces)
     with torch.no_grad():
         probs = model.eval()(a.to(device), v.to(device)).logits.float().softmax(-1)[0].cpu()
-    names = _class_names(cfg)
-    return Prediction(str(path), names, probs.numpy(), mfcc, faces, crop, t0)
+    return Prediction(str(path), _class_names(cfg), probs.numpy(), mfcc, faces, crop, t0)
 
 
 def _class_names(cfg: RunConfig) -> tuple[str, ...]:
