@@ -18,10 +18,13 @@ from pathlib import Path
 import numpy as np
 from common import base_parser, write_result
 
+from tacfn_lite.checkpoints import load_model
 from tacfn_lite.compare import _finished_run, fusion_flops
 from tacfn_lite.config import OFFICIAL_TACFN, get_config
 from tacfn_lite.course import DEVIATIONS as SETTINGS
-from tacfn_lite.data import load_arrays
+from tacfn_lite.data import load_arrays, to_batch
+from tacfn_lite.data.splits import split_indices
+from tacfn_lite.fusion import batch_mate_effect
 from tacfn_lite.model import build_model, count_parameters
 from tacfn_lite.train import train_model
 
@@ -54,6 +57,24 @@ def kit_from_compare(path: Path, cfg) -> tuple[list[dict], str]:
     runs = [{k: r[k] for k in ("seed", "test_accuracy", "val_accuracy", "best_epoch")}
             for r in record["models"]["tacfn"]["runs"]]
     return runs, f"{path} (patience {record['train']['patience']}, {record['date']})"
+
+
+def batch_sum_effect(checkpoint: str, n_clips: int = 24, batch_size: int = 16) -> dict:
+    """``fusion.batch_mate_effect`` (10 draws of batch mates) on the first ``n_clips`` test
+    clips of a trained checkpoint, batch-summed and per sample."""
+    model, cfg = load_model(checkpoint)
+    arrays = load_arrays(cfg.data, progress=False)
+    test = split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)["test"]
+    batch = to_batch(arrays, test)
+    out = {}
+    for mode in (True, False):
+        rows = [batch_mate_effect(model, batch.audio, batch.video, clip=i, batch_size=batch_size,
+                                  batch_sum=mode, seed=i) for i in range(n_clips)]
+        out["batch_summed" if mode else "per_sample"] = {
+            "mean_change": float(np.mean([r["mean_change"] for r in rows])),
+            "max_change": float(np.max([r["max_change"] for r in rows])),
+            "flip_rate": sum(r["flips"] for r in rows) / sum(r["n_draws"] for r in rows)}
+    return {"checkpoint": checkpoint, "n_clips": n_clips, "batch_size": batch_size, **out}
 
 
 def markdown_table(record: dict) -> str:
@@ -100,11 +121,16 @@ def main(argv=None) -> int:
     p.add_argument("--collect", action="store_true", help="read finished runs only, train none")
     p.add_argument("--kit-from", metavar="JSON",
                    help="if no kit run is finished: its runs from this compare result")
+    p.add_argument("--batch-sum", metavar="BEST_PT",
+                   help="only measure the batch-sum effect on this checkpoint's test clips")
     p.add_argument("--readme", action="store_true",
                    help="only regenerate the README tables from the results JSON")
     args = p.parse_args(argv)
     if args.readme:
         update_readme(Path(args.results_dir), Path(__file__).resolve().parent.parent / "README.md")
+        return 0
+    if args.batch_sum:
+        write_result("batch_sum_effect", batch_sum_effect(args.batch_sum), args.results_dir)
         return 0
     if args.smoke:
         args.epochs, args.seeds, args.settings = 1, 1, "official,kit"
