@@ -1,8 +1,6 @@
-"""ipywidgets explorer: pick a clip, variant, model, direction and explanation method; see the
-frames with the video map, the MFCC with the audio map, the prediction and the true label.
-Model outputs are computed once per (variant, model) and attributions once per clip, so moving
-the slider only redraws. Notebook 05 (and 06).
-"""
+"""ipywidgets explorer (notebooks 05, 06): pick clip, variant, model, direction and method; see the
+frames and MFCC with their maps, prediction and truth. Outputs are cached per (variant, model) and
+attributions per clip, so moving the slider only redraws."""
 
 from __future__ import annotations
 
