@@ -1,8 +1,6 @@
-"""Model cards: a JSON + Markdown record written next to every trained checkpoint, saying what
-produced it (data and its hash, split manifest and actors, seed, config, versions, device,
-time), how well it did on validation and test, and under which licence its data may be used.
-Printed by ``tacfn-lite evaluate``; notebook 08 and the report link it.
-"""
+"""Model cards: JSON + Markdown next to every checkpoint: what produced it (data and hash, split
+manifest and actors, seed, config, versions, device, time), val/test metrics and the data licence.
+Printed by ``tacfn-lite evaluate``; notebook 08 and the report link it."""
 
 from __future__ import annotations
 
@@ -28,7 +26,6 @@ LICENCES = {
     "iemocap": "IEMOCAP (Busso et al. 2008): USC SAIL release agreement; research use by the "
                "licensee only, no redistribution of the data.",
 }
-SUMMARY_KEYS = ("n", "accuracy", "uar", "macro_f1", "majority_baseline", "chance_baseline")
 
 
 def build_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict | None = None,
