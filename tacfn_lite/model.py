@@ -47,18 +47,15 @@ class EmotionModel(nn.Module):
         self.audio_encoder = AudioEncoder(cfg) if cfg.model != "video" else None
         video_cls = FeatureVideoEncoder if cfg.video_backbone == "features" else VideoEncoder
         self.video_encoder = video_cls(cfg) if cfg.model != "audio" else None
-        self.fusion = {
-            "tacfn": lambda: TACFNFusion(cfg),
-            "concat": lambda: ConcatFusion(cfg),
-            "late": lambda: LateFusion(cfg),
-            "mult": lambda: MulTFusion(cfg),
-            "audio": lambda: UnimodalFusion(cfg, "audio"),
-            "video": lambda: UnimodalFusion(cfg, "video"),
-        }[cfg.model]()
+        fusions = {"tacfn": TACFNFusion, "concat": ConcatFusion, "late": LateFusion,
+                   "mult": MulTFusion}
+        self.fusion = (UnimodalFusion(cfg, cfg.model) if cfg.model in ("audio", "video")
+                       else fusions[cfg.model](cfg))
 
     def forward(self, audio: torch.Tensor, video: torch.Tensor) -> FusionOutput:
         if audio.shape[0] != video.shape[0]:
-            raise ValueError(f"audio and video batch sizes differ: {audio.shape[0]} vs {video.shape[0]}")
+            raise ValueError(f"audio and video batch sizes differ: {audio.shape[0]} vs "
+                             f"{video.shape[0]}")
         if self.training and (self.cfg.audio_dropout > 0 or self.cfg.video_dropout > 0):
             audio, video = self._drop_modalities(audio, video)
         a = self.audio_encoder(audio) if self.audio_encoder is not None else None  # (B, Ta, D)
@@ -70,9 +67,8 @@ class EmotionModel(nn.Module):
         B = audio.shape[0]
         keep_a = torch.rand(B, device=audio.device) >= self.cfg.audio_dropout  # (B,)
         keep_v = torch.rand(B, device=video.device) >= self.cfg.video_dropout
-        audio = audio * keep_a.view(B, 1, 1).to(audio.dtype)
-        video = video * keep_v.view(B, *[1] * (video.ndim - 1)).to(video.dtype)
-        return audio, video
+        return (audio * keep_a.view(B, 1, 1).to(audio.dtype),
+                video * keep_v.view(B, *[1] * (video.ndim - 1)).to(video.dtype))
 
 
 def build_model(cfg: ModelConfig) -> EmotionModel:
