@@ -1,11 +1,6 @@
-"""Leakage checks on split manifests: no actor, utterance, clip or file content may be shared by
-train, validation and test (DESIGN §4). ``tacfn-lite check-splits``; runs before every training.
-
-A manifest (``data.splits.make_manifest``) lists ``splits[name]["actors"]`` and
-``splits[name]["clips"]``; optional per-clip fields sit in ``clip_fields[clip_id]``:
-``actor``, ``utterance`` (one recording, e.g. a RAVDESS ``01-`` mp4 and its ``03-`` wav share
-it), ``content_hash`` (of the decoded arrays or the source file). Notebook 09.
-"""
+"""Leakage checks (DESIGN §4, notebook 09; ``tacfn-lite check-splits``, and before every training):
+no actor, utterance (one recording, e.g. a RAVDESS ``01-`` mp4 and its ``03-`` wav), clip or file
+content may be shared by train, validation and test."""
 
 from __future__ import annotations
 
@@ -68,14 +63,9 @@ def _collect(manifest: dict, kind: str) -> dict[str, dict[str, list[str]]]:
     table: dict[str, dict[str, list[str]]] = {}
     for split, body in manifest["splits"].items():
         for cid in body.get("clips", []):
-            if kind == "clip":
-                key = cid
-            else:
-                value = fields.get(cid, {}).get(field_name)
-                if value is None:
-                    continue
-                key = str(value)
-            table.setdefault(key, {}).setdefault(split, []).append(cid)
+            key = cid if kind == "clip" else fields.get(cid, {}).get(field_name)
+            if key is not None:
+                table.setdefault(str(key), {}).setdefault(split, []).append(cid)
         if kind == "actor":  # actors listed per split count even without per-clip fields
             for actor in body.get("actors", []):
                 table.setdefault(str(actor), {}).setdefault(split, [])
@@ -86,7 +76,9 @@ def find_overlaps(manifest: dict) -> list[Overlap]:
     """Every actor, utterance, content hash or clip id present in more than one split.
 
     Args:
-        manifest: a split manifest (see module docstring).
+        manifest: from ``data.splits.make_manifest``: ``splits[name]["actors"|"clips"]`` and
+            optional ``clip_fields[clip_id]`` (``actor``, ``utterance``, ``content_hash`` of the
+            decoded arrays or the source file).
     Returns:
         Overlaps sorted by kind (actor, utterance, content, clip) then key; empty when clean.
     """
@@ -97,8 +89,7 @@ def find_overlaps(manifest: dict) -> list[Overlap]:
         for key, by_split in _collect(manifest, kind).items():
             if len(by_split) > 1:
                 found.append(Overlap(kind, key, {s: by_split[s] for s in sorted(by_split)}))
-    order = {k: i for i, k in enumerate(KINDS)}
-    return sorted(found, key=lambda o: (order[o.kind], o.key))
+    return sorted(found, key=lambda o: (KINDS.index(o.kind), o.key))
 
 
 def check_manifest(manifest: dict, source: str = "manifest", max_listed: int = 10) -> None:
