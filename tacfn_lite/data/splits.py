@@ -1,8 +1,6 @@
-"""Actor-independent splits, hashed JSON manifests and leak checks (DESIGN §4).
-
-6 folds of contiguous actor groups; the test fold's actors are never seen in training, and
-validation actors are drawn from the training actors only. Notebook 00 and 09.
-"""
+"""Actor-independent splits, hashed JSON manifests and leak checks (DESIGN §4, notebooks 00, 09):
+6 folds of contiguous actor groups; test actors are never seen in training, validation actors are
+drawn from the training actors only."""
 
 from __future__ import annotations
 
@@ -54,12 +52,9 @@ def check_no_actor_leak(actors: np.ndarray, split: dict[str, np.ndarray]) -> Non
 def make_manifest(clip_ids: np.ndarray, actors: np.ndarray, split: dict[str, np.ndarray],
                   extra: dict | None = None) -> dict:
     """A JSON-able manifest: clips and actors per split plus a hash of its content."""
-    body = {
-        name: {"actors": sorted(set(actors[idx].tolist())),
-               "clips": [str(c) for c in clip_ids[idx]]}
-        for name, idx in split.items()
-    }
-    body = {"splits": body, **(extra or {})}
+    body = {"splits": {name: {"actors": sorted(set(actors[idx].tolist())),
+                              "clips": [str(c) for c in clip_ids[idx]]}
+                       for name, idx in split.items()}, **(extra or {})}
     blob = json.dumps(body, sort_keys=True).encode()
     return {**body, "hash": hashlib.sha256(blob).hexdigest()[:16]}
 
