@@ -1,7 +1,5 @@
-"""Features shared by SynthAV and the real corpora: librosa MFCC frames and face crops
-(OpenFace landmarks → OpenCV Haar cascade → centre crop). One implementation, so a model
-trained on SynthAV and one trained on RAVDESS/CREMA-D see features made the same way, and
-``predict`` makes them exactly as ``prepare`` did. docs/real-data.md.
+"""The one implementation of features for SynthAV, the real corpora and ``predict``: librosa MFCC
+frames and face crops (OpenFace landmarks → OpenCV Haar cascade → centre crop). docs/real-data.md.
 """
 
 from __future__ import annotations
@@ -61,9 +59,7 @@ def read_landmarks(path: str | Path) -> dict[int, tuple[np.ndarray, float]]:
         raise ValueError(f"{path}: landmark CSV lacks columns {missing[:4]}")
     if rows.shape[1] != len(header):
         raise ValueError(f"{path}: rows have {rows.shape[1]} values, header has {len(header)}")
-    xs = rows[:, [col[f"x_{i}"] for i in range(68)]]
-    ys = rows[:, [col[f"y_{i}"] for i in range(68)]]
-    pts = np.stack([xs, ys], -1)  # (rows, 68, 2)
+    pts = rows[:, [[col[f"x_{i}"], col[f"y_{i}"]] for i in range(68)]]  # (rows, 68, 2)
     return {int(f): (p, float(c)) for f, p, c in zip(rows[:, col["frame"]], pts,
                                                      rows[:, col["confidence"]])}
 
