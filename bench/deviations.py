@@ -12,6 +12,7 @@ finished runs and lists the others as unfinished.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -99,11 +100,12 @@ def markdown_table(record: dict) -> str:
 
 
 def update_readme(results_dir: Path, readme: Path) -> None:
-    """Rewrite the README between ``<!-- deviations:<variant> -->`` and ``<!-- /deviations -->``."""
+    """Rewrite the README between each ``<!-- deviations:<name> -->`` and the next
+    ``<!-- /deviations -->`` with the table of ``<results_dir>/deviations_<name>.json``."""
     text = readme.read_text()
-    for variant in ("synchrony", "complementary"):
-        record = json.loads((results_dir / f"deviations_{variant}.json").read_text())
-        start = f"<!-- deviations:{variant} -->"
+    for name in re.findall(r"<!-- deviations:(\S+) -->", text):
+        record = json.loads((results_dir / f"deviations_{name}.json").read_text())
+        start = f"<!-- deviations:{name} -->"
         head, rest = text.split(start, 1)
         text = head + start + "\n" + markdown_table(record) + "\n" + rest[rest.index("<!-- /deviations -->"):]
     readme.write_text(text)
@@ -118,6 +120,7 @@ def main(argv=None) -> int:
     p.add_argument("--settings", default=",".join(SETTINGS))
     p.add_argument("--runs", default="runs/deviations")
     p.add_argument("--cache-dir", default=".cache/tacfn_lite", help="SynthAV cache folder")
+    p.add_argument("--suffix", default="", help="result name deviations_<variant><suffix>")
     p.add_argument("--collect", action="store_true", help="read finished runs only, train none")
     p.add_argument("--kit-from", metavar="JSON",
                    help="if no kit run is finished: its runs from this compare result")
@@ -166,7 +169,7 @@ def main(argv=None) -> int:
     result = {"variant": args.variant, "size": base.data.size, "fold": base.data.fold,
               "epochs": args.epochs, "patience": args.patience, "seeds": seeds,
               "smoke": args.smoke, "unfinished": unfinished, "settings": rows}
-    write_result(f"deviations_{args.variant}", result, args.results_dir)
+    write_result(f"deviations_{args.variant}{args.suffix}", result, args.results_dir)
     return 0
 
 
