@@ -1,9 +1,6 @@
-"""Linear probes that check SynthAV's designed ceilings with a simple, non-deep classifier.
-
-Features are summaries that need no learning (time statistics of the MFCC; per-pixel temporal
-extremes of each frame's difference from the clip's mean frame), fed to a multinomial logistic
-regression. Used by the data-set honesty tests and notebook 00.
-"""
+"""Linear probes of SynthAV's designed ceilings (data-set honesty tests, notebook 00): unlearned
+summaries (MFCC time statistics; per-pixel temporal extremes of each frame minus the clip's mean
+frame) fed to a multinomial logistic regression."""
 
 from __future__ import annotations
 
@@ -62,8 +59,6 @@ def probe_report(arrays: ClipArrays, train: np.ndarray, test: np.ndarray) -> dic
     """Probe accuracy from audio alone, video alone and both (features concatenated)."""
     fa, fv = audio_summary_features(arrays.audio), video_summary_features(arrays.video)
     y = arrays.labels
-    return {
-        "audio": linear_probe_accuracy(fa, y, train, test),
-        "video": linear_probe_accuracy(fv, y, train, test),
-        "both": linear_probe_accuracy(np.concatenate([fa, fv], 1), y, train, test),
-    }
+    return {"audio": linear_probe_accuracy(fa, y, train, test),
+            "video": linear_probe_accuracy(fv, y, train, test),
+            "both": linear_probe_accuracy(np.concatenate([fa, fv], 1), y, train, test)}
