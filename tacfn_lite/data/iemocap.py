@@ -1,11 +1,6 @@
-"""IEMOCAP in MulT's aligned pickle format (``iemocap_data.pkl``: train/valid/test × text (N, 20,
-300), audio (N, 20, 74), vision (N, 20, 35), labels (N, 4, 2)), read with a restricted unpickler.
-
-Protocol: MulT's official train/valid/test split; neutral, happy, sad, angry; binary accuracy and
-weighted F1 per emotion as MulT reports (:func:`binary_metrics`). Model mapping: source tokens =
-text ⊕ audio features per step (``DataConfig.iemocap_text``), target tokens = vision features
-(``video_backbone="features"``). docs/real-data.md.
-"""
+"""IEMOCAP from MulT's aligned pickle (restricted unpickler), MulT's split, 4 emotions, binary
+accuracy / weighted F1 per emotion (:func:`binary_metrics`). Source tokens = text ⊕ audio per step
+(``DataConfig.iemocap_text``), target = vision features (``video_backbone``). docs/real-data.md."""
 
 from __future__ import annotations
 
@@ -17,14 +12,7 @@ import numpy as np
 
 from ..config import IEMOCAP_DIMS, DataConfig
 from .core import ClipArrays
-from .media import (
-    Clip,
-    arrays_from_cache,
-    default_cache,
-    file_hash,
-    find_cache,
-    read_manifest,
-)
+from .media import Clip, arrays_from_cache, default_cache, file_hash, find_cache, read_manifest
 from .prepare import write_prepared
 
 log = logging.getLogger(__name__)
@@ -167,12 +155,11 @@ def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
                 feats = {**{k: v[i] for k, v in clean.items()}, "n_present": present[i]}
                 yield f"{path}:{split}[{i}]", lambda s=split, i=i, y=y, f=feats: clip(s, i, y, f)
 
-    report = write_prepared("iemocap", jobs(), out, class_names=CLASS_NAMES, settings={},
-                            skipped=skipped, strict=strict, folds=False, force=force,
-                            extra_meta={"source": str(path.resolve()), "source_hash": file_hash(path),
-                                        "nonfinite_set_to_zero": nonfinite,
-                                        "protocol": "MulT aligned split; 4 emotions"})
-    return report
+    return write_prepared("iemocap", jobs(), out, class_names=CLASS_NAMES, settings={},
+                          skipped=skipped, strict=strict, folds=False, force=force,
+                          extra_meta={"source": str(path.resolve()), "source_hash": file_hash(path),
+                                      "nonfinite_set_to_zero": nonfinite,
+                                      "protocol": "MulT aligned split; 4 emotions"})
 
 
 def load_prepared(cfg: DataConfig) -> ClipArrays:
