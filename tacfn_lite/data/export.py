@@ -1,8 +1,6 @@
-"""Write SynthAV clips in real corpus layouts, so the real pipelines run end to end in tests:
-RAVDESS (``Actor_XX/01-01-EE-II-SS-RR-AA.mp4`` H.264 + AAC, matching ``03-01-…wav`` with an
-extra RIFF chunk, OpenFace-style 712-column landmark CSV), CREMA-D (``AudioWAV/*.wav`` 16 kHz +
-``VideoFlash/*.flv``) and a MulT-schema IEMOCAP pickle. docs/real-data.md.
-"""
+"""SynthAV clips in real corpus layouts, so the real pipelines run end to end in tests: RAVDESS (mp4
+H.264 + AAC, ``03-`` wav with a LIST chunk, 712-column OpenFace CSV), CREMA-D (16 kHz wav + flv)
+and a MulT-schema IEMOCAP pickle. docs/real-data.md."""
 
 from __future__ import annotations
 
@@ -20,13 +18,7 @@ from ..config import DataConfig
 from ..io import atomic_write, atomic_write_text
 from .core import ClipArrays
 from .features import FACE_MARGIN, audio_features
-from .synthetic import (
-    CUE_SECONDS,
-    GENERATOR_VERSION,
-    latent_cases,
-    make_actors,
-    synth_audio,
-)
+from .synthetic import CUE_SECONDS, GENERATOR_VERSION, latent_cases, make_actors, synth_audio
 
 RAVDESS_FPS = Fraction(30000, 1001)  # 29.97 fps like the originals
 
