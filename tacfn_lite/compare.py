@@ -1,8 +1,6 @@
-"""Train every model on the same splits and seeds and tabulate the comparison (notebook 04).
-
-Cost columns: parameters, fusion-only FLOPs (``torch.utils.flop_counter`` on the fusion module
-with encoder outputs as input) and seconds per epoch.
-"""
+"""Train every model on the same splits and seeds and tabulate the comparison (notebook 04), with
+cost columns: parameters, fusion-only FLOPs (``torch.utils.flop_counter`` on the fusion module,
+encoder outputs as input) and seconds per epoch."""
 
 from __future__ import annotations
 
@@ -24,7 +22,7 @@ from .provenance import machine_info
 from .train import train_model
 
 
-def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
@@ -106,11 +104,8 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
         "data": base.data.__dict__, "train": {**base.train.__dict__, "seed": list(seeds)},
         "ceilings": (arrays.meta or {}).get("ceilings"),
         "data_hash": (arrays.meta or {}).get("content_hash"),
-        "machine": machine_info(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "baselines": split_baselines(base, arrays),
-        "models": rows,
-    }
+        "machine": machine_info(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "baselines": split_baselines(base, arrays), "models": rows}
 
 
 def split_baselines(cfg: RunConfig, arrays) -> dict:
