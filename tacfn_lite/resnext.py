@@ -1,7 +1,6 @@
-"""3D-ResNeXt-50 (cardinality 32) video backbone, paper size (GPU). Written here because
-torchvision cannot be installed beside the CPU torch build. At 30 × 224² it gives a
-2048 × 2 × 7 × 7 feature map, projected to ``d_model``. Notebook 01 shows its size.
-"""
+"""3D-ResNeXt-50 (cardinality 32) video backbone, paper size (GPU; here because torchvision cannot
+be installed beside the CPU torch build). At 30 × 224² it gives a 2048 × 2 × 7 × 7 feature map,
+projected to ``d_model``. Notebook 01 shows its size."""
 
 from __future__ import annotations
 
@@ -41,10 +40,8 @@ class ResNeXt3D(nn.Module):
 
     def __init__(self, cfg: ModelConfig, layers: tuple[int, ...] = (3, 4, 6, 3)):
         super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv3d(3, 64, 7, (1, 2, 2), 3, bias=False), nn.BatchNorm3d(64), nn.ReLU(inplace=True),
-            nn.MaxPool3d(3, 2, 1),
-        )
+        self.stem = nn.Sequential(nn.Conv3d(3, 64, 7, (1, 2, 2), 3, bias=False),
+                                  nn.BatchNorm3d(64), nn.ReLU(inplace=True), nn.MaxPool3d(3, 2, 1))
         blocks, c_in = [], 64
         for i, (n, planes) in enumerate(zip(layers, (128, 256, 512, 1024))):
             for j in range(n):
