@@ -22,9 +22,7 @@ def classification_metrics(y_true, y_pred, n_classes: int,
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     cm = confusion_matrix(y_true, y_pred, n_classes)
-    support = cm.sum(1)
-    tp = np.diag(cm).astype(float)
-    predicted = cm.sum(0)
+    support, predicted, tp = cm.sum(1), cm.sum(0), np.diag(cm).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = np.where(support > 0, tp / support, np.nan)
         precision = np.where(predicted > 0, tp / predicted, 0.0)
@@ -32,17 +30,13 @@ def classification_metrics(y_true, y_pred, n_classes: int,
     present = support > 0
     names = class_names or tuple(str(i) for i in range(n_classes))
     counts = np.bincount(y_true, minlength=n_classes)
-    return {
-        "n": int(len(y_true)),
-        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else float("nan"),
-        "uar": float(np.nanmean(recall[present])) if present.any() else float("nan"),
-        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
-        "majority_baseline": float(counts.max() / max(1, counts.sum())),
-        "chance_baseline": 1.0 / n_classes,
-        "per_class": {
-            names[c]: {"precision": float(precision[c]), "recall": float(np.nan_to_num(recall[c])),
-                       "f1": float(f1[c]), "support": int(support[c])}
-            for c in range(n_classes)
-        },
-        "confusion": cm.tolist(),
-    }
+    return {"n": int(len(y_true)),
+            "accuracy": float((y_true == y_pred).mean()) if len(y_true) else float("nan"),
+            "uar": float(np.nanmean(recall[present])) if present.any() else float("nan"),
+            "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
+            "majority_baseline": float(counts.max() / max(1, counts.sum())),
+            "chance_baseline": 1.0 / n_classes,
+            "per_class": {names[c]: {"precision": float(precision[c]),
+                                     "recall": float(np.nan_to_num(recall[c])), "f1": float(f1[c]),
+                                     "support": int(support[c])} for c in range(n_classes)},
+            "confusion": cm.tolist()}
