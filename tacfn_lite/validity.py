@@ -388,5 +388,4 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
             _add(per_clip, {f"random_{k}": v for k, v in scores.items()})
             n_rand_left -= len(take)
     ablation = tuple(torch.cat(per_clip.pop(k)) for k in ("correct", "labels", "ablation"))
-    return _summarise(per_clip, curves, len(idx), ablation, baseline, n_steps,
-                      model.cfg.n_classes)
+    return _summarise(per_clip, curves, len(idx), ablation, baseline, n_steps, model.cfg.n_classes)
