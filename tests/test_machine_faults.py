@@ -79,14 +79,14 @@ def full_disk(monkeypatch, where: Path, after: int = 0, room: int = 100) -> list
     return opened
 
 
-def read_only(monkeypatch, folder: Path) -> None:
-    """Creating, renaming into or making folders under ``folder`` fails with EROFS (root ignores
-    ``chmod 0o555``, so the file system's answer is simulated)."""
+def read_only(monkeypatch, folder: Path, code: int = errno.EROFS) -> None:
+    """Creating, renaming into or making folders under ``folder`` fails with EROFS (or ``code``;
+    root ignores ``chmod 0o555``, so the file system's answer is simulated)."""
 
     def guard(real, arg: int, creates=lambda *a: True):
         def call(*args, **kwargs):
             if str(args[arg]).startswith(str(folder)) and creates(*args):
-                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(args[arg]))
+                raise OSError(code, os.strerror(code), str(args[arg]))
             return real(*args, **kwargs)
         return call
 
@@ -145,11 +145,14 @@ def test_generate_on_a_disk_that_fills_names_the_cache_and_leaves_nothing(no_gen
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("code", "says"), [
+    (errno.EROFS, "Read-only file system; the folder is read-only"),
+    (errno.EACCES, "Permission denied; choose a folder you may write to")])
 def test_generate_into_a_read_only_folder_is_one_line(no_generation, tmp_path, monkeypatch,
-                                                      capsys):
-    read_only(monkeypatch, tmp_path / "ro")
+                                                      capsys, code, says):
+    read_only(monkeypatch, tmp_path / "ro", code)
     line = one_line(capsys, main(gen_argv(tmp_path / "ro" / "cache")), tmp_path / "ro")
-    assert "Read-only file system; the folder is read-only" in line
+    assert says in line
     assert not (tmp_path / "ro").exists()
 
 
