@@ -1,8 +1,6 @@
-"""Figures (matplotlib/seaborn). Every function takes arrays or a FusionOutput, an optional
-``ax``/figure size, returns the Figure, never calls ``plt.show()`` and never edits global style
-(nor the backend: scripts without a display get matplotlib's own headless fallback).
-Course figures (notebooks 00-09), the explorer's figure and ``predict --explain``'s figures.
-"""
+"""Every figure (notebooks 00-09, explorer, ``predict --explain``): arrays or a FusionOutput and an
+optional ``ax``/size in, the Figure out; no ``plt.show()``, no global style or backend edits
+(scripts without a display get matplotlib's own headless fallback)."""
 
 from __future__ import annotations
 
@@ -63,10 +61,8 @@ def plot_clip_grid(arrays: ClipArrays, indices, n_show_frames: int = 8) -> plt.F
         if arrays.audio_mask is not None and arrays.audio_mask[i].any():
             on = np.flatnonzero(arrays.audio_mask[i])
             ax.axvspan(on[0] - 0.5, on[-1] + 0.5, color="cyan", alpha=0.3, lw=0)
-        ax.set_yticks([])
-        ax.tick_params(labelsize=6)
+        ax.set_yticks([]), ax.tick_params(labelsize=6), ax.yaxis.set_label_position("right")
         ax.set_ylabel("MFCC", fontsize=7)
-        ax.yaxis.set_label_position("right")
         axes[row, 0].set_ylabel(f"{names[arrays.labels[i]]}\nactor {arrays.actors[i]}",
                                 fontsize=7, rotation=0, ha="right", va="center")
     axes[-1, -1].set_xlabel("audio frame (cue window shaded)", fontsize=7)
@@ -91,9 +87,8 @@ def plot_robustness(rows: list[dict], figsize: tuple[float, float] = (12.0, 3.6)
                 pts = [(0.0, clean[m])] + pts
             if pts:
                 ax.plot(*zip(*pts), "o-", label=m, ms=4)
-        ax.set_xlabel(f"{modality} noise (× training std)")
+        ax.set(xlabel=f"{modality} noise (× training std)", ylim=(0, 1.02))
         ax.set_title(f"Gaussian noise on {modality}", fontsize=9)
-        ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy")
     bars = ["clean", "audio zeros", "audio mean", "video zeros", "video mean"]
@@ -166,13 +161,12 @@ def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=No
     T, H, W = frames.shape[:3]
     show = np.linspace(0, T - 1, n_show).round().astype(int)
     if axes is None:
-        fig, axes = plt.subplots(1, n_show, figsize=(1.2 * n_show, 1.6), squeeze=False)
-        axes = axes[0]
-    fig = axes[0].figure
+        axes = plt.subplots(1, n_show, figsize=(1.2 * n_show, 1.6), squeeze=False)[1][0]
     full = upsample_map(weights, (T, H, W)) if weights is not None else None
     if full is not None:
         lim = float(np.abs(full).max()) or 1.0
-        vmin, vmax, cmap = (-lim, lim, "RdBu_r") if signed else (float(full.min()), float(full.max()), "inferno")
+        vmin, vmax, cmap = ((-lim, lim, "RdBu_r") if signed
+                            else (float(full.min()), float(full.max()), "inferno"))
     for ax, f in zip(axes, show):
         ax.imshow(frames[f])
         if full is not None and signed:  # sparse signed maps: opacity grows with |value|
@@ -185,7 +179,7 @@ def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=No
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(f"frame {f}", fontsize=7)
     axes[0].set_ylabel(title, fontsize=8)
-    return fig
+    return axes[0].figure
 
 
 def plot_explanation(frames: np.ndarray, mfcc: np.ndarray, video_map, audio_map,
@@ -277,8 +271,7 @@ def plot_accuracy_bars(accuracies: dict[str, float], ceilings: dict[str, float] 
     for k, (name, value) in enumerate((ceilings or {}).items()):
         ax.axhline(100 * value, ls="--", lw=1, color=f"C{k + 1}", label=f"{name} ceiling")
     ax.axhline(100 / 8, ls=":", lw=1, color="0.5", label="chance")
-    ax.set_ylim(0, 105)
-    ax.set_ylabel("test accuracy (%)")
+    ax.set(ylim=(0, 105), ylabel="test accuracy (%)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
