@@ -38,17 +38,13 @@ def write_prepared(corpus: str, clips, out_dir: str | Path, *, class_names: tupl
                    settings: dict, skipped: list[dict], strict: bool = False,
                    extra_meta: dict | None = None, folds: bool = True, force: bool = False) -> dict:
     """Run ``clips`` (an iterable of ``(source files, callable -> Clip)``), write shards and the
-    manifest atomically; return the report.
-
-    An ``OSError`` (ENOSPC) stops the run first when :func:`prepared_bytes` exceeds the free
-    disk space, unless ``force``. A clip whose callable raises ``ValueError`` is skipped with its
-    reason, or, with ``strict=True``, stops the run. Shards go to ``.prepare-<key>/`` (key:
-    corpus, settings, source), renamed into place when every clip is done, then
-    ``prepared.json`` is replaced, so no half-written cache is ever used and an older one stays
-    valid. A run stopped by an ``OSError`` (a full disk) or Ctrl-C keeps its finished shards
-    there with their clips' source-file hashes, and a rerun reuses those whose sources still
-    match instead of processing the clips again; any other error removes the folder.
-    """
+    manifest atomically; return the report. Stops first (``OSError`` ENOSPC) when
+    :func:`prepared_bytes` exceeds the free space, unless ``force``. A clip whose callable raises
+    ``ValueError`` is skipped with its reason, or stops a ``strict`` run. Shards go to
+    ``.prepare-<key>/`` (key: corpus, settings, source), renamed into place when all are done,
+    then ``prepared.json`` is replaced. After an ``OSError`` (a full disk) or Ctrl-C the finished
+    shards stay there with their clips' source hashes, for a rerun to reuse while the sources
+    match; any other error removes them."""
     out, clips, extra_meta = Path(out_dir), list(clips), extra_meta or {}
     check_space(out, prepared_bytes(settings, len(clips)), force)
     created = not out.exists()
@@ -81,7 +77,7 @@ class _Shards:
     def __init__(self, tmp: Path, header: str, skipped: list[dict], strict: bool):
         self.tmp, self.skipped, self.strict, self.mark = tmp, skipped, strict, len(skipped)
         self.content = hashlib.sha256(header.encode())
-        self.files, self.records, self.log, self.buffer, self.jobs = [], [], [], [], []
+        self.records, self.log, self.buffer, self.jobs = [], [], [], []  # log: progress.json
 
     def run(self, clips: list) -> None:
         done = 0
@@ -95,9 +91,7 @@ class _Shards:
             self.records += entry["records"]
             self.skipped += entry["skipped"]
             self.log.append(entry)
-            self.files.append({k: entry[k] for k in ("file", "n", "sha256")})
             done, self.mark = done + n, len(self.skipped)
-        log.info("%s: reused %d finished shards", self.tmp, len(self.files))
         for sources, make in clips[done:]:
             self._add(sources, make)
         if self.buffer:
@@ -138,10 +132,10 @@ class _Shards:
             arrays["audio"] = arrays["audio"].astype(np.float16)
         for k in sorted(arrays):
             self.content.update(np.ascontiguousarray(arrays[k]).tobytes())
-        name = f"shard-{len(self.files):05d}.npz"
+        name = f"shard-{len(self.log):05d}.npz"
         atomic_write(self.tmp / name, lambda fh: np.savez(fh, **arrays))
-        self.files.append({"file": name, "n": len(b), "sha256": file_hash(self.tmp / name)})
-        self.log.append({**self.files[-1], "jobs": self.jobs, "records": self.records[-len(b):],
+        self.log.append({"file": name, "n": len(b), "sha256": file_hash(self.tmp / name),
+                         "jobs": self.jobs, "records": self.records[-len(b):],
                          "skipped": self.skipped[self.mark:]})
         atomic_write_text(self.tmp / PROGRESS, json.dumps(self.log))
         self.buffer, self.jobs, self.mark = [], [], len(self.skipped)
@@ -161,9 +155,10 @@ def _finish(corpus, out, shards, class_names, settings, extra_meta, folds) -> di
     content = shards.content
     content.update(json.dumps([(r["clip_id"], r["label"], r["actor"]) for r in records]).encode())
     digest = content.hexdigest()[:16]
-    final, keep = out / f"shards-{digest}", {f["file"] for f in shards.files}
+    files = [{k: e[k] for k in ("file", "n", "sha256")} for e in shards.log]
+    final = out / f"shards-{digest}"
     for p in shards.tmp.iterdir():  # progress.json, shards of a longer earlier run
-        if p.name not in keep:
+        if p.name not in {f["file"] for f in files}:
             p.unlink()
     if final.exists():
         shutil.rmtree(shards.tmp)  # identical content is already in place
@@ -171,7 +166,7 @@ def _finish(corpus, out, shards, class_names, settings, extra_meta, folds) -> di
         shards.tmp.rename(final)
     manifest = {"format": FORMAT, "corpus": corpus, "content_hash": digest,
                 "settings": settings, "class_names": list(class_names),
-                "shard_dir": final.name, "shards": shards.files, "clips": records,
+                "shard_dir": final.name, "shards": files, "clips": records,
                 "skipped": skipped, **extra_meta}
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))
     for old in out.glob("shards-*"):  # caches this manifest no longer points at
