@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
 
 from ..config import DataConfig, RunConfig
 from .leakage import clip_fields
@@ -22,10 +25,7 @@ def load_arrays(cfg: DataConfig, progress: bool = True) -> ClipArrays:
         return load_synthav(cfg, progress=progress)
     if cfg.root is None:
         raise ValueError(f"data set {cfg.name!r} needs --root pointing at the prepared corpus")
-    import importlib
-
-    module = importlib.import_module(f".{cfg.name}", __name__)
-    return module.load_prepared(cfg)
+    return importlib.import_module(f".{cfg.name}", __name__).load_prepared(cfg)
 
 
 def make_loaders(cfg: RunConfig, arrays: ClipArrays | None = None, progress: bool = True,
@@ -45,15 +45,11 @@ def make_loaders(cfg: RunConfig, arrays: ClipArrays | None = None, progress: boo
     for name, idx in split.items():
         ds = ClipDataset(arrays.subset(idx))
         train = name == "train"
-        sampler = None
-        if distributed and train:  # val/test are evaluated whole on every rank
-            from torch.utils.data.distributed import DistributedSampler
-
-            sampler = DistributedSampler(ds, shuffle=train, seed=cfg.train.seed, drop_last=train)
-        gen = torch.Generator().manual_seed(cfg.train.seed)
+        sampler = None  # val/test are evaluated whole on every rank
+        if distributed and train:
+            sampler = DistributedSampler(ds, shuffle=True, seed=cfg.train.seed, drop_last=True)
         loaders[name] = DataLoader(
-            ds, batch_size=cfg.train.batch_size, shuffle=train and sampler is None,
-            sampler=sampler, generator=gen, collate_fn=collate_batches,
-            num_workers=cfg.train.num_workers, drop_last=False,
-        )
+            ds, batch_size=cfg.train.batch_size, shuffle=train and sampler is None, sampler=sampler,
+            generator=torch.Generator().manual_seed(cfg.train.seed), collate_fn=collate_batches,
+            num_workers=cfg.train.num_workers, drop_last=False)
     return loaders, manifest
