@@ -27,11 +27,9 @@ def video_summary_features(video: np.ndarray, pool: int = 2) -> np.ndarray:
     """
     grey = np.asarray(video, dtype=np.float32).mean(-1) / 255.0  # (N, T, H, W)
     diff = grey - grey.mean(1, keepdims=True)
-    feats = []
-    for stat in (diff.max(1), diff.min(1)):  # (N, H, W)
-        n, h, w = stat.shape
-        feats.append(stat.reshape(n, h // pool, pool, w // pool, pool).mean((2, 4)).reshape(n, -1))
-    return np.concatenate(feats, axis=1)
+    n, _, h, w = grey.shape
+    stats = np.stack([diff.max(1), diff.min(1)], 1)  # (N, 2, H, W)
+    return stats.reshape(n, 2, h // pool, pool, w // pool, pool).mean((3, 5)).reshape(n, -1)
 
 
 def linear_probe_accuracy(features: np.ndarray, targets: np.ndarray, train: np.ndarray,
