@@ -67,8 +67,7 @@ def read_landmarks(path: str | Path) -> dict[int, tuple[np.ndarray, float]]:
 def square_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int,
                margin: float = FACE_MARGIN) -> tuple[int, int, int]:
     """Square ``(left, top, side)`` around a box, grown by ``margin`` and kept inside the image."""
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
-    side = int(round(min(side, width, height)))
+    side = int(round(min(max(x1 - x0, y1 - y0) * (1 + 2 * margin), width, height)))
     left = int(round((x0 + x1) / 2 - side / 2))
     top = int(round((y0 + y1) / 2 - side / 2))
     return min(max(left, 0), width - side), min(max(top, 0), height - side), max(side, 1)
