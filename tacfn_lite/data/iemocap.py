@@ -4,6 +4,7 @@ accuracy / weighted F1 per emotion (:func:`binary_metrics`). Source tokens = tex
 
 from __future__ import annotations
 
+import codecs
 import logging
 import pickle
 from pathlib import Path
@@ -31,8 +32,6 @@ def _numpy_globals() -> dict[tuple[str, str], object]:
     numpy 1.x (``numpy.core``) and 2.x (``numpy._core``) module names."""
     core = getattr(np, "_core", None) or np.core
     multiarray, numeric = core.multiarray, core.numeric
-    import codecs
-
     allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
                # protocol <= 2 pickles spell bytes as _codecs.encode(str, "latin1")
                ("_codecs", "encode"): codecs.encode}
