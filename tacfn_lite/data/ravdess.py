@@ -125,8 +125,7 @@ def scan(root: str | Path, strict: bool = False, channels: tuple[str, ...] = ("0
 
 def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
     """Decode, crop and featurise one clip; every error names the file at fault."""
-    name = item["name"]
-    files = {"video": item["video"], "audio": item["audio"], "landmarks": item["landmarks"]}
+    name, files = item["name"], {k: item[k] for k in ("video", "audio", "landmarks")}
     mfcc, faces, info = featurise_clip(*files.values(), cfg)
     fields = {f: getattr(name, f) for f in FIELDS[1:]}
     return Clip(mfcc, faces, name.label, int(name.actor),
