@@ -8,6 +8,7 @@ absolute time in seconds (so token-level fusion can bind co-occurring events, DE
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -95,7 +96,8 @@ class AudioEncoder(nn.Module):
             nn.Conv1d(d, d, 3, padding=1), nn.GELU(),
         )
         self.time = TimeEncoding(cfg, cfg.audio_rate, offset=0.0)  # centred STFT frames
-        layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.audio_layers))
+        layer = EncoderLayer(cfg)  # copied like nn.TransformerEncoder does: same initial weights
+        layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(cfg.audio_layers))
         self.transformer = nn.ModuleDict({"layers": layers})  # keys as nn.TransformerEncoder's
         # TACFN selection="last_step" (the authors' code): causal, so token t sees steps ≤ t only.
         self.causal = cfg.model == "tacfn" and cfg.selection == "last_step"
