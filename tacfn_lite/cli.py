@@ -193,6 +193,20 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="class probabilities for your own clip (the checkpoint's "
+                       "own preprocessing)")
+    p.add_argument("clip", help="video file with a face (and an audio track unless --audio)")
+    p.add_argument("--checkpoint", required=True, help="best.pt written by train")
+    p.add_argument("--audio", help="separate audio file (e.g. the RAVDESS 03- wav)")
+    p.add_argument("--landmarks", help="OpenFace CSV (default: <clip>.csv next to the clip)")
+    p.add_argument("--centre-crop", action="store_true", help="accept a centre crop when no face is found")
+    p.add_argument("--explain", metavar="DIR", help="write attention-map and Captum figures here")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tacfn-lite", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -236,17 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "clip or identical content")
     p.add_argument("manifest", help="split manifest JSON (e.g. OUT/split_manifest.json)")
     p.set_defaults(func=cmd_check_splits)
-    p = sub.add_parser("predict", help="class probabilities for your own clip (the checkpoint's "
-                       "own preprocessing)")
-    p.add_argument("clip", help="video file with a face (and an audio track unless --audio)")
-    p.add_argument("--checkpoint", required=True, help="best.pt written by train")
-    p.add_argument("--audio", help="separate audio file (e.g. the RAVDESS 03- wav)")
-    p.add_argument("--landmarks", help="OpenFace CSV (default: <clip>.csv next to the clip)")
-    p.add_argument("--centre-crop", action="store_true", help="accept a centre crop when no face is found")
-    p.add_argument("--explain", metavar="DIR", help="write attention-map and Captum figures here")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_predict)
+    _predict_parser(sub)
     p = sub.add_parser("report", help="run every notebook (papermill) into reports/<run-id>/")
     p.add_argument("--quick", action="store_true", help="quick data and epochs (CI, teaching)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
