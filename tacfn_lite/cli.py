@@ -251,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("manifest", help="split manifest JSON (e.g. OUT/split_manifest.json)")
     p.set_defaults(func=cmd_check_splits)
     _predict_parser(sub)
+    _report_parser(sub)
+    return parser
+
+
+def _report_parser(sub) -> None:
     p = sub.add_parser("report", help="run every notebook (papermill) into reports/<run-id>/")
     p.add_argument("--quick", action="store_true", help="quick data and epochs (CI, teaching)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -264,7 +269,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-dir", help="reuse checkpoints here (default: fresh, in the run)")
     p.add_argument("--only", help="comma-separated notebook numbers, e.g. 00,04")
     p.set_defaults(func=cmd_report)
-    return parser
 
 
 FIXES = {  # errno → what to do
