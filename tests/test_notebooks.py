@@ -198,7 +198,7 @@ def test_quick_report_runs_every_notebook_and_repeats_its_metrics(tmp_path, synt
     assert {"00.ceilings", "04.tacfn", "04.mult", "07.robustness", "04.claim.tacfn",
             "04.claim.gap_points"} <= set(first["metrics"])
     page = (tmp_path / "reports/first/index.html").read_text()
-    assert "<h2>The claim: synchrony</h2>" in page and "explorer/clip_000.png" in page
+    assert "<h2>The claim: synchrony</h2>" in page and '"image": "clip_000.png"' in page
     assert 0.0 <= first["metrics"]["04.tacfn"]["test_accuracy"] <= 1.0
     assert re.fullmatch(r"[0-9a-f]{16}", first["data"]["synthav"]["content_hash"])
     assert first["environment"]["git"]["commit"] and first["environment"]["versions"]["torch"]
