@@ -120,6 +120,9 @@ def main(argv=None) -> int:
     p.add_argument("--settings", default=",".join(SETTINGS))
     p.add_argument("--runs", default="runs/deviations")
     p.add_argument("--cache-dir", default=".cache/tacfn_lite", help="SynthAV cache folder")
+    p.add_argument("--train-command", action="append", default=[],
+                   help="with --collect: a command that trained these runs (kept in the JSON)")
+    p.add_argument("--note", default="", help="kept in the JSON (e.g. why runs are missing)")
     p.add_argument("--suffix", default="", help="result name deviations_<variant><suffix>")
     p.add_argument("--collect", action="store_true", help="read finished runs only, train none")
     p.add_argument("--kit-from", metavar="JSON",
@@ -168,7 +171,8 @@ def main(argv=None) -> int:
     base = setting_config(names[0], args, 0)
     result = {"variant": args.variant, "size": base.data.size, "fold": base.data.fold,
               "epochs": args.epochs, "patience": args.patience, "seeds": seeds,
-              "smoke": args.smoke, "unfinished": unfinished, "settings": rows}
+              "smoke": args.smoke, "unfinished": unfinished, "settings": rows,
+              "train_commands": args.train_command, "note": args.note}
     write_result(f"deviations_{args.variant}{args.suffix}", result, args.results_dir)
     return 0
 

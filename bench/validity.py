@@ -70,13 +70,13 @@ def combine(paths: list[str], out_path: Path) -> int:
 
 def score_checkpoints(paths: list[str], out_path: Path, command: str) -> int:
     """Map pointing of each checkpoint on its own fold's test actors; mean and min per setting
-    (a setting is the checkpoint's folder name without its ``_s<seed>`` suffix)."""
+    (a setting is the checkpoint's last three folders without the ``_s<seed>`` suffix)."""
     tables = {}
     for path in paths:
         model, cfg = load_model(path)
         arrays = load_arrays(cfg.data, progress=False)
         test = split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)["test"]
-        tables[Path(path).parent.name] = {
+        tables["/".join(Path(path).parts[-4:-1])] = {
             **map_pointing_scores(model, arrays, test), "checkpoint": str(path),
             "variant": cfg.data.variant, "split": f"fold {cfg.data.fold} test actors",
             "seed": cfg.train.seed}
