@@ -111,6 +111,25 @@ def update_readme(results_dir: Path, readme: Path) -> None:
     readme.write_text(text)
 
 
+def train_or_read(args, names: list[str], seeds: list[int]) -> tuple[dict, list[str]]:
+    """Run rows per setting (finished runs read back, others trained unless ``--collect``)
+    and the names of the runs still missing."""
+    arrays = None if args.collect else load_arrays(setting_config(names[0], args, 0).data,
+                                                   progress=False)
+    runs, unfinished = {n: [] for n in names}, []
+    for seed in seeds:  # seeds outer: every setting has a first seed before any has a third
+        for name in names:
+            cfg = setting_config(name, args, seed)
+            hist = _finished_run(cfg)
+            if hist is None and not args.collect:
+                hist = train_model(cfg, arrays=arrays, progress=False, resume=True)[1].to_dict()
+            if hist is None:
+                unfinished.append(f"{name} seed {seed}")
+            else:
+                runs[name].append(run_row(hist, seed))
+    return runs, unfinished
+
+
 def main(argv=None) -> int:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--variant", default="synchrony", choices=("synchrony", "complementary"))
@@ -141,19 +160,7 @@ def main(argv=None) -> int:
     if args.smoke:
         args.epochs, args.seeds, args.settings = 1, 1, "official,kit"
     names, seeds = args.settings.split(","), list(range(args.seeds))
-    arrays = None if args.collect else load_arrays(setting_config(names[0], args, 0).data,
-                                                   progress=False)
-    runs, unfinished = {n: [] for n in names}, []
-    for seed in seeds:  # seeds outer: every setting has a first seed before any has a third
-        for name in names:
-            cfg = setting_config(name, args, seed)
-            hist = _finished_run(cfg)
-            if hist is None and not args.collect:
-                hist = train_model(cfg, arrays=arrays, progress=False, resume=True)[1].to_dict()
-            if hist is None:
-                unfinished.append(f"{name} seed {seed}")
-            else:
-                runs[name].append(run_row(hist, seed))
+    runs, unfinished = train_or_read(args, names, seeds)
     rows, sources = {}, {}
     if args.kit_from and "kit" in names and not runs["kit"]:
         runs["kit"], sources["kit"] = kit_from_compare(Path(args.kit_from),
