@@ -123,7 +123,7 @@ def environment(run: dict) -> str:
     env, data = run["environment"], (run.get("data") or {}).get("synthav") or {}
     git = env["git"]
     rows = [["commit", f"{git['commit']}" + (" (uncommitted changes)" if git["dirty"] else "")],
-            ["device", env["machine"].get("device", "")], ["seed", run["seeds"]["seed"]],
+            ["device", env["machine"].get("device_name", "")], ["seed", run["seeds"]["seed"]],
             ["data", f"SynthAV {data.get('variant')} {data.get('size')}, content hash "
              f"{data.get('content_hash')}" if data else "–"],
             ["versions", ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)]]

@@ -60,7 +60,7 @@ def machine_info(device: torch.device | str | None = None) -> dict:
         "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     if device is not None:
-        info["device"] = device_name(device)
+        info["device"], info["device_name"] = str(device), device_name(device)
     return info
 
 

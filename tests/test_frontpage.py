@@ -50,7 +50,8 @@ def run_folder(tmp_path, synthav):
     run = {"run_id": "test", "status": "ok", "quick": True, "seconds_total": 61.0,
            "seeds": {"seed": 0}, "parameters": {"variant": "synchrony", "run_dir": str(run_dir)},
            "environment": {"git": {"commit": "abc123", "dirty": False},
-                           "versions": {"torch": "2.13.0"}, "machine": {"device": "cpu (x)"}},
+                           "versions": {"torch": "2.13.0"},
+                           "machine": {"device": "cpu", "device_name": "cpu (x)"}},
            "data": {"synthav": {"variant": "synchrony", "size": "quick", "content_hash": "h"}},
            "notebooks": notebooks, "figures": ["04_comparison_synchrony.png"],
            "figures_dir": str(run_dir / "figures"), "metrics": METRICS}
