@@ -52,7 +52,9 @@ table
 # %%
 env = environment(Path("..").resolve(), device)
 print("git commit", env["git"]["commit"], "(uncommitted changes)" if env["git"]["dirty"] else "")
-print("device", env["device"], "\nseed", seed, "| python", env["python"], "|", env["platform"])
+machine = env["machine"]
+print("device", machine["device_name"], "\nseed", seed, "| python", machine["python"], "|",
+      machine["platform"])
 pd.Series(env["versions"], name="version").to_frame()
 
 # %% [markdown]
