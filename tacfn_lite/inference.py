@@ -153,7 +153,8 @@ def predict_arrays(model: nn.Module, arrays: ClipArrays, idx=None, *, batch_size
     Shapes: logits ``(len(idx), C)``; maps ``(len(idx), Ta)`` / ``(len(idx), N)`` or None.
     """
     model.eval()
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    if device is None:  # where the model's weights are (CPU for a model without any)
+        device = next(model.parameters(), torch.empty(0)).device
     idx = np.arange(len(arrays)) if idx is None else np.asarray(idx)
     parts = []
     for start in tqdm(range(0, len(idx), batch_size), desc="predict", leave=False,
