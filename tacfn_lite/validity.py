@@ -116,11 +116,14 @@ def map_pointing_scores(model: nn.Module, arrays: ClipArrays, idx, batch_size: i
     and its frame (right moment). Masks only score. ``bench/validity.py --maps-only``.
     """
     model, idx, hits, n_correct = model.eval(), np.asarray(idx), {}, 0
+    outputs = predict_arrays(model, arrays, idx, batch_size=batch_size)
     for start in range(0, len(idx), batch_size):
-        rows = idx[start:start + batch_size]
-        batch, out = to_batch(arrays, rows), predict_arrays(model, arrays, rows)
+        batch = to_batch(arrays, idx[start:start + batch_size])
+        out = _rows(outputs, start, start + batch_size)
         keep = (out.logits.argmax(-1) == batch.label).nonzero()[:, 0]
         n_correct += len(keep)
+        if not len(keep):  # nothing to score in this batch (as in validity_table)
+            continue
         sub = _take(batch, keep)
         scores = {k.removesuffix("_hit"): v for k, v in _map_scores(out, keep, sub).items()
                   if k.endswith("_hit")}
@@ -240,6 +243,12 @@ class ValidityTable:
         out["modality_ablation_per_class"] = self.modality_ablation_per_class
         out["modality_ablation_mean"] = self.modality_ablation_mean
         return out
+
+
+def _rows(out: FusionOutput, start: int, stop: int) -> FusionOutput:
+    """Rows ``start:stop`` of every per-clip field of a :func:`predict_arrays` output."""
+    return replace(out, **{name: value[start:stop] for name, value in vars(out).items()
+                           if isinstance(value, torch.Tensor)})
 
 
 def _take(batch: Batch, keep: torch.Tensor) -> Batch:
@@ -364,9 +373,10 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
     per_clip: dict[str, list] = {}
     curves: dict[str, list] = {}
     n_rand_left = n_randomised
+    outputs = predict_arrays(model, arrays, idx, batch_size=batch_size)
     for start in range(0, len(idx), batch_size):
-        rows = idx[start:start + batch_size]
-        batch, out = to_batch(arrays, rows), predict_arrays(model, arrays, rows)
+        batch = to_batch(arrays, idx[start:start + batch_size])
+        out = _rows(outputs, start, start + batch_size)
         correct = out.logits.argmax(-1) == batch.label  # (B,)
         _add(per_clip, {"correct": correct, "labels": batch.label, "ablation": modality_ablation(
             model, batch.audio, batch.video, batch.label, "zeros")})
