@@ -10,6 +10,10 @@ independent test fold, prints one JSON object and writes bench/results/validity.
 Map pointing only (seconds per model, no IG) of trained checkpoints, e.g. the deviation runs:
 
     .venv/bin/python bench/validity.py --maps-only --checkpoints runs/deviations/synchrony/*/best.pt
+
+(writes bench/results/validity_maps.json; with ``--merge`` checkpoints already in it that are not
+re-scored are kept, and the per-setting summary is recomputed over all of them). Every table
+names the fold it scored (``split``), read from the checkpoint's own config.
 """
 
 from __future__ import annotations
@@ -68,10 +72,24 @@ def combine(paths: list[str], out_path: Path) -> int:
     return 0
 
 
-def score_checkpoints(paths: list[str], out_path: Path, command: str) -> int:
+def split_label(table: dict) -> str:
+    """The ``split`` a model table names; for a table written before tables recorded it, the
+    fold of its checkpoint's config (never a guessed fold)."""
+    if "split" in table:
+        return table["split"]
+    checkpoint = table.get("checkpoint")
+    if checkpoint and Path(checkpoint).is_file():
+        return f"fold {load_model(checkpoint)[1].data.fold} test actors"
+    return "fold not recorded"
+
+
+def score_checkpoints(paths: list[str], out_path: Path, command: str, merge: bool = False) -> int:
     """Map pointing of each checkpoint on its own fold's test actors; mean and min per setting
-    (a setting is the checkpoint's last three folders without the ``_s<seed>`` suffix)."""
-    tables = {}
+    (a setting is the checkpoint's last three folders without the ``_s<seed>`` suffix). With
+    ``merge``, the checkpoints of ``out_path`` not scored now are kept (with their command)."""
+    old = json.loads(out_path.read_text()) if merge and out_path.exists() else {}
+    tables = {name: {"command": old["command"], **table} if isinstance(old.get("command"), str)
+              else table for name, table in old.get("checkpoints", {}).items()}
     for path in paths:
         model, cfg = load_model(path)
         arrays = load_arrays(cfg.data, progress=False)
@@ -79,7 +97,7 @@ def score_checkpoints(paths: list[str], out_path: Path, command: str) -> int:
         tables["/".join(Path(path).parts[-4:-1])] = {
             **map_pointing_scores(model, arrays, test), "checkpoint": str(path),
             "variant": cfg.data.variant, "split": f"fold {cfg.data.fold} test actors",
-            "seed": cfg.train.seed}
+            "seed": cfg.train.seed, "command": command}
     summary = {}
     for name, table in tables.items():
         group = summary.setdefault(name.rsplit("_s", 1)[0], {})
@@ -88,8 +106,9 @@ def score_checkpoints(paths: list[str], out_path: Path, command: str) -> int:
                 group.setdefault(key, []).append(value)
     summary = {g: {k: {"mean": float(np.mean(v)), "min": float(np.min(v)), "n": len(v)}
                    for k, v in keys.items()} for g, keys in summary.items()}
-    result = {"command": command, "torch": torch.__version__, "maps_only": True,
-              "summary": summary, "checkpoints": tables}
+    commands = list(dict.fromkeys(t["command"] for t in tables.values() if "command" in t))
+    result = {"command": commands if merge else command, "torch": torch.__version__,
+              "maps_only": True, "summary": summary, "checkpoints": tables}
     text = json.dumps(result, indent=1, sort_keys=True)
     atomic_write_text(out_path, text + "\n")
     print(json.dumps(result))
@@ -107,7 +126,8 @@ def main(argv=None) -> int:
     p.add_argument("--ig-steps", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="bench/results/validity.json")
-    p.add_argument("--merge", action="store_true", help="keep other models already in --out")
+    p.add_argument("--merge", action="store_true",
+                   help="keep other models (with --checkpoints: other checkpoints) already in --out")
     p.add_argument("--combine", nargs="+", metavar="JSON",
                    help="only merge the model tables of earlier result files into --out")
     p.add_argument("--checkpoints", nargs="+", metavar="BEST_PT",
@@ -122,7 +142,7 @@ def main(argv=None) -> int:
         if not args.maps_only:
             p.error("--checkpoints needs --maps-only (full tables: --models with --runs)")
         out = Path(args.out if args.out != p.get_default("out") else "bench/results/validity_maps.json")
-        return score_checkpoints(args.checkpoints, out, command)
+        return score_checkpoints(args.checkpoints, out, command, merge=args.merge)
     torch.manual_seed(args.seed)
     out_path = Path(args.out)
     result = json.loads(out_path.read_text()) if args.merge and out_path.exists() else {}
@@ -145,7 +165,7 @@ def main(argv=None) -> int:
         table["split"] = f"fold {cfg.data.fold} test actors"  # each model's own fold
         result["models"][name] = table
     result.update(variant="synchrony", size=args.size,
-                  split=sorted({t.get("split", "fold 0 test actors") for t in result["models"].values()}),
+                  split=sorted({split_label(t) for t in result["models"].values()}),
                   command=command,
                   torch=torch.__version__, python=platform.python_version(),
                   content_hash=(arrays.meta or {}).get("content_hash"))
