@@ -4,18 +4,17 @@ optional ``ax``/size in, the Figure out; no ``plt.show()``, no global style or b
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import logging
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from .data.core import ClipArrays
-from .fusion import DIRECTION_MAPS
-from .inference import Prediction, clip_inputs
+from .fusion import DIRECTION_MAPS, FusionOutput
+from .inference import Prediction, clip_inputs, predict_arrays
 from .io import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -51,9 +50,7 @@ def plot_clip_grid(arrays: ClipArrays, indices, n_show_frames: int = 8) -> plt.F
             ax.imshow(arrays.video[i, f])
             ax.set_xticks([]), ax.set_yticks([])
             cue = arrays.video_mask is not None and arrays.video_mask[i, f].any()
-            for spine in ax.spines.values():
-                spine.set_edgecolor("red" if cue else "0.8")
-                spine.set_linewidth(2.0 if cue else 0.5)
+            ax.spines[:].set(edgecolor="red" if cue else "0.8", linewidth=2.0 if cue else 0.5)
             if row == 0:
                 ax.set_title(f"frame {f}", fontsize=7)
         ax = axes[row, -1]
@@ -108,21 +105,14 @@ def plot_robustness(rows: list[dict], figsize: tuple[float, float] = (12.0, 3.6)
 # --- explanation maps (notebooks 05 and 06, explorer widget) -------------------------------
 
 
-def _outline(ax, mask: np.ndarray, color: str = "lime") -> None:
-    """Draw the contour of a boolean 2D mask on ``ax`` (pixel coordinates)."""
-    if mask is not None and mask.any():
-        ax.contour(mask.astype(float), levels=[0.5], colors=color, linewidths=1.0)
-
-
 def upsample_map(weights: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
     """Nearest-neighbour resize of a map to ``size`` (each axis a multiple or not).
 
     Shapes: e.g. ``(T', H', W')`` → ``(T, H, W)``; ``(Ta,)`` → ``(Ta,)``.
     """
     weights = np.asarray(weights, dtype=np.float32)
-    for axis, n in enumerate(size):
-        pick = np.minimum((np.arange(n) * weights.shape[axis]) // n, weights.shape[axis] - 1)
-        weights = np.take(weights, pick, axis=axis)
+    for axis, n in enumerate(size):  # target position i takes source floor(i * m / n) < m
+        weights = np.take(weights, np.arange(n) * weights.shape[axis] // n, axis=axis)
     return weights
 
 
@@ -175,7 +165,8 @@ def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=No
             ax.imshow(rgba)
         elif full is not None:
             ax.imshow(full[f], cmap=cmap, alpha=0.55, vmin=vmin, vmax=vmax)
-        _outline(ax, None if video_mask is None else np.asarray(video_mask[f]))
+        if video_mask is not None and np.any(video_mask[f]):  # ground-truth cue pixels
+            ax.contour(np.asarray(video_mask[f], float), levels=[0.5], colors="lime", linewidths=1)
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(f"frame {f}", fontsize=7)
     axes[0].set_ylabel(title, fontsize=8)
@@ -194,6 +185,24 @@ def plot_explanation(frames: np.ndarray, mfcc: np.ndarray, video_map, audio_map,
     plot_audio_map(mfcc, audio_map, audio_mask, map_names[1], fig.add_subplot(grid[1, :]))
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+def plot_clip_explanation(arrays: ClipArrays, i: int, video_map, audio_map,
+                          **kwargs) -> plt.Figure:
+    """:func:`plot_explanation` of clip ``i`` of ``arrays``, its ground truth outlined if stored."""
+    truth = lambda mask: None if mask is None else mask[i]
+    return plot_explanation(arrays.video[i], np.asarray(arrays.audio[i], np.float32), video_map,
+                            audio_map, truth(arrays.video_mask), truth(arrays.audio_mask), **kwargs)
+
+
+def clip_maps(out: FusionOutput, row: int, direction: str):
+    """The model's own maps of clip ``row`` for ``direction`` as numpy, None where it has none.
+
+    Shapes: → (video ``(T', H', W')``, audio ``(Ta,)``).
+    """
+    vmap, amap = (getattr(out, name) for name in DIRECTION_MAPS[direction])
+    return (None if vmap is None else vmap[row].cpu().numpy().reshape(out.video_grid),
+            None if amap is None else amap[row].cpu().numpy())
 
 
 def plot_perturbation_curves(curves: dict[str, list[float]], ax=None,
@@ -264,10 +273,9 @@ def plot_accuracy_bars(accuracies: dict[str, float], ceilings: dict[str, float] 
     Notebooks 01 (unimodal vs ceiling), 03 (ablations) and 04 (all models).
     """
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
-    names = list(accuracies)
-    ax.bar(names, [100 * accuracies[n] for n in names], color="tab:blue", alpha=0.8)
-    for i, n in enumerate(names):
-        ax.text(i, 100 * accuracies[n] + 1, f"{100 * accuracies[n]:.0f}", ha="center", fontsize=8)
+    bars = ax.bar(list(accuracies), [100 * a for a in accuracies.values()], color="tab:blue",
+                  alpha=0.8)
+    ax.bar_label(bars, fmt="%.0f", fontsize=8)
     for k, (name, value) in enumerate((ceilings or {}).items()):
         ax.axhline(100 * value, ls="--", lw=1, color=f"C{k + 1}", label=f"{name} ceiling")
     ax.axhline(100 / 8, ls=":", lw=1, color="0.5", label="chance")
@@ -334,14 +342,10 @@ def explain_prediction(pred: Prediction, checkpoint: str | Path, out_dir: str | 
     title = f"{Path(pred.path).name}: {pred.label} (p={pred.probs[target]:.2f})"
     written = [atomic_write_text(out / "prediction.json", json.dumps(pred.to_dict(), indent=1))]
     with torch.no_grad():
-        res = model(a.to(device), v.to(device))
-    vname, aname = DIRECTION_MAPS[cfg.model.direction]
-    vmap, amap = getattr(res, vname), getattr(res, aname)
+        vmap, amap = clip_maps(model(a.to(device), v.to(device)), 0, cfg.model.direction)
     if vmap is not None or amap is not None:
-        vmap = None if vmap is None else vmap[0].cpu().numpy().reshape(res.video_grid)
-        amap = None if amap is None else amap[0].cpu().numpy()
         fig = plot_explanation(pred.video, pred.audio, vmap, amap, title=f"attention: {title}",
-                               map_names=(vname, aname))
+                               map_names=DIRECTION_MAPS[cfg.model.direction])
         written.append(save_figure(fig, out / "attention.png"))
         plt.close(fig)
     else:
@@ -361,25 +365,16 @@ def write_static_explorer(model, arrays: ClipArrays, idx, out_dir: str | Path, d
     """The report's kernel-free explorer: one PNG per clip (frames with the video map, MFCC with
     the audio map, ground truth outlined) and ``explorer.json`` (clip, image, prediction, label)
     that the front page's slider and menu switch between. Notebook 05."""
-    from .inference import predict_arrays
-
     out, idx = Path(out_dir), np.asarray(idx)
     res = predict_arrays(model, arrays, idx)
     probs = res.logits.softmax(-1).numpy()
-    vname, aname = DIRECTION_MAPS[direction]
     names = arrays.class_names or tuple(str(c) for c in range(probs.shape[1]))
     clips = []
     for row, i in enumerate(idx):
-        vmap, amap = getattr(res, vname), getattr(res, aname)
         pred, true = int(probs[row].argmax()), int(arrays.labels[i])
-        fig = plot_explanation(
-            arrays.video[i], np.asarray(arrays.audio[i], np.float32),
-            None if vmap is None else vmap[row].numpy().reshape(res.video_grid),
-            None if amap is None else amap[row].numpy(),
-            None if arrays.video_mask is None else arrays.video_mask[i],
-            None if arrays.audio_mask is None else arrays.audio_mask[i],
-            title=f"{arrays.clip_ids[i]}: predicted {names[pred]}, true {names[true]}",
-            map_names=(vname, aname))
+        fig = plot_clip_explanation(
+            arrays, i, *clip_maps(res, row, direction), map_names=DIRECTION_MAPS[direction],
+            title=f"{arrays.clip_ids[i]}: predicted {names[pred]}, true {names[true]}")
         image = f"clip_{row:03d}.png"
         save_figure(fig, out / image, dpi=dpi)
         plt.close(fig)

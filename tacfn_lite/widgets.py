@@ -18,9 +18,9 @@ from torch import nn
 from .checkpoints import load_model
 from .data.core import ClipArrays, to_batch
 from .explain import attribute
-from .fusion import DIRECTION_MAPS
+from .fusion import DIRECTION_MAPS, FusionOutput
 from .inference import predict_arrays
-from .viz import plot_explanation
+from .viz import clip_maps, plot_clip_explanation
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Explorer:
         self.indices = {v: np.asarray((indices or {}).get(v, np.arange(len(a))))
                         for v, a in datasets.items()}
         self.baseline, self.ig_steps, self.batch_size, self.dpi = baseline, ig_steps, batch_size, dpi
-        self._outputs: dict[tuple[str, str], dict] = {}
+        self._outputs: dict[tuple[str, str], FusionOutput] = {}
         self._attributions: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         first = next(iter(datasets))
         self.sample = widgets.IntSlider(0, 0, len(self.indices[first]) - 1, description="sample",
@@ -70,19 +70,15 @@ class Explorer:
 
         display(self.widget)
 
-    def outputs(self, variant: str, model: str) -> dict:
-        """Logits and maps of ``model`` on every shown clip of ``variant`` (cached).
+    def outputs(self, variant: str, model: str) -> FusionOutput:
+        """Output of ``model`` on every shown clip of ``variant`` (cached, on the CPU).
 
-        Shapes: logits ``(N, C)``; maps ``(N, Ta)`` / ``(N, N_cells)`` or None; grid (T', H', W').
+        Shapes: logits ``(N, C)``; maps ``(N, Ta)`` / ``(N, N_cells)`` or None.
         """
         key = (variant, model)
         if key not in self._outputs:
-            out = predict_arrays(self.models[model], self.datasets[variant],
-                                 self.indices[variant], batch_size=self.batch_size)
-            names = ("logits", *DIRECTION_MAPS["audio->video"], *DIRECTION_MAPS["video->audio"])
-            self._outputs[key] = {name: (None if getattr(out, name) is None
-                                         else getattr(out, name).numpy()) for name in names}
-            self._outputs[key]["grid"] = out.video_grid
+            self._outputs[key] = predict_arrays(self.models[model], self.datasets[variant],
+                                                self.indices[variant], batch_size=self.batch_size)
         return self._outputs[key]
 
     def attribution(self, variant: str, model: str, method: str, i: int, target: int):
@@ -105,21 +101,17 @@ class Explorer:
     def render(self) -> None:
         """Redraw the figure and the label for the current control values."""
         variant, model, method = self.variant.value, self.model.value, self.method.value
-        arrays = self.datasets[variant]
-        i = int(self.indices[variant][self.sample.value])
+        arrays, row, direction = self.datasets[variant], self.sample.value, self.direction.value
+        i = int(self.indices[variant][row])
         out = self.outputs(variant, model)
-        row = self.sample.value
-        probs = torch.from_numpy(out["logits"][row]).softmax(-1).numpy()
+        probs = out.logits[row].softmax(-1).numpy()
         pred, true = int(probs.argmax()), int(arrays.labels[i])
         names = arrays.class_names or tuple(str(c) for c in range(len(probs)))
-        signed = method != "attention"
         if method == "attention":
-            vname, aname = DIRECTION_MAPS[self.direction.value]
-            vmap = None if out[vname] is None else out[vname][row].reshape(out["grid"])
-            amap = None if out[aname] is None else out[aname][row]
+            vmap, amap = clip_maps(out, row, direction)
             note = "" if vmap is not None or amap is not None else \
-                f" — {model} returns no {self.direction.value} maps"
-            map_names = (vname, aname)
+                f" — {model} returns no {direction} maps"
+            map_names = DIRECTION_MAPS[direction]
         else:
             amap, vmap = self.attribution(variant, model, method, i, pred)
             note, map_names = f" — {method} for '{names[pred]}' ({self.baseline} baseline)", \
@@ -128,11 +120,8 @@ class Explorer:
         self.label.value = (f"<b>{html.escape(str(arrays.clip_ids[i]))}</b>: predicted "
                             f"<b class='pred'>{names[pred]}</b> (p={probs[pred]:.2f}), true "
                             f"<b class='true'>{names[true]}</b> {mark}{html.escape(note)}")
-        fig = plot_explanation(
-            arrays.video[i], np.asarray(arrays.audio[i], dtype=np.float32), vmap, amap,
-            None if arrays.video_mask is None else arrays.video_mask[i],
-            None if arrays.audio_mask is None else arrays.audio_mask[i],
-            title=f"{model} on {variant}: clip {i}", signed=signed, map_names=map_names)
+        fig = plot_clip_explanation(arrays, i, vmap, amap, title=f"{model} on {variant}: clip {i}",
+                                    signed=method != "attention", map_names=map_names)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=self.dpi, bbox_inches="tight")
         plt.close(fig)
