@@ -25,14 +25,14 @@ MAP_MASKS = {"audio_select": "audio", "audio_weight": "audio", "video_weight": "
 
 
 def cell_mask(video_mask: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
-    """Fraction of cue pixels in every token cell. Shapes: ``(B, T, H, W)`` → ``(B, T', H', W')``."""
+    """Fraction of cue pixels per token cell. Shapes: ``(B, T, H, W)`` → ``(B, T', H', W')``."""
     if video_mask.ndim != 4:
         raise ValueError(f"video_mask: expected (B, T, H, W), got {tuple(video_mask.shape)}")
     return nn.functional.adaptive_avg_pool3d(video_mask.float()[:, None], grid)[:, 0]  # (B,T',..)
 
 
 def grid_to_pixels(maps: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
-    """Spread token-grid values over their pixels (nearest). ``(B, T', H', W')`` → ``(B, T, H, W)``."""
+    """Spread token-grid values over their pixels. ``(B, T', H', W')`` → ``(B, T, H, W)``."""
     return nn.functional.interpolate(maps[:, None].float(), size=size, mode="nearest")[:, 0]
 
 
@@ -119,12 +119,12 @@ def map_pointing_scores(model: nn.Module, arrays: ClipArrays, idx, batch_size: i
     outputs = predict_arrays(model, arrays, idx, batch_size=batch_size)
     for start in range(0, len(idx), batch_size):
         batch = to_batch(arrays, idx[start:start + batch_size])
-        out = _rows(outputs, start, start + batch_size)
+        out = _rows(outputs, torch.arange(start, start + len(batch)))
         keep = (out.logits.argmax(-1) == batch.label).nonzero()[:, 0]
         n_correct += len(keep)
         if not len(keep):  # nothing to score in this batch (as in validity_table)
             continue
-        sub = _take(batch, keep)
+        sub = _rows(batch, keep)
         scores = {k.removesuffix("_hit"): v for k, v in _map_scores(out, keep, sub).items()
                   if k.endswith("_hit")}
         if out.audio_select is not None:
@@ -229,8 +229,8 @@ class ValidityTable:
                "baseline": self.baseline, "ig_steps": self.ig_steps}
         for name, p in {**self.maps, "ig_audio": self.ig_audio, "ig_video": self.ig_video}.items():
             out[f"{name}_pointing"], out[f"{name}_chance"] = p.hit, p.chance
-        err = torch.tensor(self.completeness_errors) if self.completeness_errors else None
-        if err is not None:
+        if self.completeness_errors:
+            err = torch.tensor(self.completeness_errors)
             out.update(completeness_error_mean=float(err.mean()),
                        completeness_error_median=float(err.median()),
                        completeness_error_p95=float(err.quantile(0.95)),
@@ -245,17 +245,11 @@ class ValidityTable:
         return out
 
 
-def _rows(out: FusionOutput, start: int, stop: int) -> FusionOutput:
-    """Rows ``start:stop`` of every per-clip field of a :func:`predict_arrays` output."""
-    return replace(out, **{name: value[start:stop] for name, value in vars(out).items()
-                           if isinstance(value, torch.Tensor)})
-
-
-def _take(batch: Batch, keep: torch.Tensor) -> Batch:
-    """Rows ``keep`` of a batch (inputs, labels and masks)."""
-    return replace(batch, audio=batch.audio[keep], video=batch.video[keep],
-                   label=batch.label[keep], clip_id=[batch.clip_id[i] for i in keep.tolist()],
-                   audio_mask=batch.audio_mask[keep], video_mask=batch.video_mask[keep])
+def _rows(obj: Batch | FusionOutput, rows: torch.Tensor):
+    """``obj`` with only clips ``rows`` (indices ``(b,)``) in every per-clip field."""
+    pick = lambda v: v[rows] if isinstance(v, torch.Tensor) else [v[i] for i in rows.tolist()]
+    return replace(obj, **{k: pick(v) for k, v in vars(obj).items()
+                           if isinstance(v, (torch.Tensor, list))})
 
 
 def _map_scores(out: FusionOutput, keep: torch.Tensor, sub: Batch) -> dict[str, torch.Tensor]:
@@ -287,27 +281,24 @@ def _curve_scores(model: nn.Module, sub: Batch, units: tuple, baseline: str, ste
     sa, sv = units
     curves: dict[str, list[torch.Tensor]] = {}
     for mode in ("deletion", "insertion"):
-        curve = lambda a, v: perturbation_curve(model, sub.audio, sub.video, sub.label, a, v,  # noqa: E731
-                                                baseline, mode, steps)
-        curves[f"{mode}_ig"] = [curve(sa, sv)]
-        curves[f"{mode}_random"] = [curve(torch.rand(sa.shape, generator=gen),
-                                          torch.rand(sv.shape, generator=gen))
-                                    for _ in range(n_random)]
+        orders = [units] + [(torch.rand(sa.shape, generator=gen),
+                             torch.rand(sv.shape, generator=gen)) for _ in range(n_random)]
+        ig, *random = [perturbation_curve(model, sub.audio, sub.video, sub.label, a, v, baseline,
+                                          mode, steps) for a, v in orders]
+        curves[f"{mode}_ig"], curves[f"{mode}_random"] = [ig], random
     return curves
 
 
 def _randomised_scores(model: nn.Module, randomised: nn.Module, sub: Batch, units: tuple,
                        out_weight: torch.Tensor | None, baseline: str, n_steps: int, grid):
     """Model-randomisation check: do IG maps (and TACFN's weights) change with the weights?"""
-    r_attr = integrated_gradients(randomised, sub.audio, sub.video, sub.label, baseline,
-                                  n_steps=n_steps, max_error=None)
+    r_attr, r_ig = _ig_scores(randomised, sub, baseline, n_steps)
     ra, rv = unit_scores(r_attr, grid)  # same units as the trained model's
     trained = torch.cat([units[0], units[1].flatten(1)], 1)  # (b, U)
     random_units = torch.cat([ra, rv.flatten(1)], 1)
     scores = {"ig_rank_corr": rank_correlation(trained.abs(), random_units.abs()),
               "ig_signed_rank_corr": rank_correlation(trained, random_units),
-              "ig_audio_pointing": pointing_game(r_attr.audio_time(), sub.audio_mask),
-              "ig_video_pointing": pointing_game(r_attr.video_pixels(), sub.video_mask)}
+              "ig_audio_pointing": r_ig["ig_audio_hit"], "ig_video_pointing": r_ig["ig_video_hit"]}
     if out_weight is not None:
         with torch.no_grad():
             r_weight = randomised(sub.audio, sub.video).video_weight
@@ -322,25 +313,24 @@ def _add(store: dict[str, list], scores: dict) -> None:
             value if isinstance(value, list) else [value.detach().float().cpu()])
 
 
-def _mean_curve(parts: list[torch.Tensor]) -> tuple[list[float], float]:
-    mean = torch.cat(parts).mean(0)
-    return [round(float(x), 4) for x in mean], float(curve_auc(mean[None])[0])
+def _mean_curve(curves: dict[str, list], mode: str) -> Curve:
+    """Mean ``mode`` curve in IG order and in random orders, with AUCs (NaN without clips)."""
+    if not curves:
+        return Curve([], [], float("nan"), float("nan"))
+    ig, rnd = (torch.cat(curves[f"{mode}_{order}"]).mean(0) for order in ("ig", "random"))
+    return Curve([round(float(x), 4) for x in ig], [round(float(x), 4) for x in rnd],
+                 float(curve_auc(ig[None])[0]), float(curve_auc(rnd[None])[0]))
 
 
 def _summarise(per_clip: dict[str, list], curves: dict[str, list], n_clips: int,
                ablation: tuple, baseline: str, n_steps: int, n_classes: int) -> ValidityTable:
     """Average the per-clip scores into a :class:`ValidityTable`."""
-    mean = lambda key: (float(torch.cat(per_clip[key]).float().mean())  # noqa: E731
+    mean = lambda key: (float(torch.cat(per_clip[key]).float().mean())
                         if per_clip.get(key) else float("nan"))
     correct, labels, importance = ablation
     n_correct = int(correct.sum())
     maps = {name: Pointing(mean(f"{name}_hit"), mean(f"{name}_chance"))
             for name in MAP_MASKS if per_clip.get(f"{name}_hit")}
-    curve = {}
-    for mode in ("deletion", "insertion"):
-        ig, ig_auc = _mean_curve(curves[f"{mode}_ig"]) if curves else ([], float("nan"))
-        rnd, rnd_auc = _mean_curve(curves[f"{mode}_random"]) if curves else ([], float("nan"))
-        curve[mode] = Curve(ig, rnd, ig_auc, rnd_auc)
     per_class = modality_importance_per_class(importance, labels, n_classes)
     return ValidityTable(
         n_clips=n_clips, accuracy=float(correct.float().mean()), n_correct=n_correct,
@@ -349,7 +339,7 @@ def _summarise(per_clip: dict[str, list], curves: dict[str, list], n_clips: int,
         ig_video=Pointing(mean("ig_video_hit"), mean("ig_video_chance")),
         completeness_errors=torch.cat(per_clip["completeness"]).tolist()
         if per_clip.get("completeness") else [],
-        deletion=curve["deletion"], insertion=curve["insertion"],
+        deletion=_mean_curve(curves, "deletion"), insertion=_mean_curve(curves, "insertion"),
         randomised={k.removeprefix("random_"): mean(k) for k in sorted(per_clip)
                     if k.startswith("random_")},
         modality_ablation_per_class=[[round(float(x), 4) for x in row] for row in per_class],
@@ -376,14 +366,14 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
     outputs = predict_arrays(model, arrays, idx, batch_size=batch_size)
     for start in range(0, len(idx), batch_size):
         batch = to_batch(arrays, idx[start:start + batch_size])
-        out = _rows(outputs, start, start + batch_size)
+        out = _rows(outputs, torch.arange(start, start + len(batch)))
         correct = out.logits.argmax(-1) == batch.label  # (B,)
         _add(per_clip, {"correct": correct, "labels": batch.label, "ablation": modality_ablation(
             model, batch.audio, batch.video, batch.label, "zeros")})
         keep = correct.nonzero()[:, 0]
         if not len(keep):
             continue
-        sub = _take(batch, keep)
+        sub = _rows(batch, keep)
         _add(per_clip, _map_scores(out, keep, sub))
         attr, ig = _ig_scores(model, sub, baseline, n_steps)
         _add(per_clip, ig)
@@ -392,7 +382,7 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
         if n_rand_left > 0:  # sanity check on the first few correct clips
             take = torch.arange(min(n_rand_left, len(keep)))
             weight = None if out.video_weight is None else out.video_weight[keep][take]
-            scores = _randomised_scores(model, randomised, _take(sub, take),
+            scores = _randomised_scores(model, randomised, _rows(sub, take),
                                         (units[0][take], units[1][take]), weight, baseline,
                                         n_steps, out.video_grid)
             _add(per_clip, {f"random_{k}": v for k, v in scores.items()})
