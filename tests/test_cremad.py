@@ -11,7 +11,7 @@ import pytest
 
 from tacfn_lite.config import get_config
 from tacfn_lite.data import cremad, make_loaders
-from tacfn_lite.data.export import export_cremad, write_wav
+from tacfn_lite.data.export import export_cremad, write_av
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_bad_files_stop_strict_prepare_naming_the_file(exported, tmp_path, damag
     stem = written[0]["stem"]
     wav, flv = root / "AudioWAV" / f"{stem}.wav", root / "VideoFlash" / f"{stem}.flv"
     if damage == "empty_wav":
-        bad = write_wav(wav, np.zeros(0, np.float32), 16000, info=False)
+        bad = write_av(wav, None, None, np.zeros(0, np.float32), 16000, "wav", info=False)
     elif damage == "truncated_flv":
         bad = flv
         flv.write_bytes(flv.read_bytes()[:40])

@@ -11,7 +11,7 @@ import pytest
 
 from tacfn_lite.config import get_config
 from tacfn_lite.data import make_loaders, ravdess
-from tacfn_lite.data.export import export_ravdess, landmark_header, write_wav
+from tacfn_lite.data.export import export_ravdess, landmark_header, write_av
 from tacfn_lite.data.media import MANIFEST
 from tacfn_lite.data import features
 from tacfn_lite.data.features import crop_faces, read_landmarks
@@ -209,7 +209,7 @@ def test_strict_prepare_stops_naming_the_file_and_leaves_no_cache(exported, tmp_
         bad = mp4
         bad.write_bytes(mp4.read_bytes()[: mp4.stat().st_size // 3])
     elif damage == "empty_wav":
-        bad = write_wav(wav, np.zeros(0, np.float32), 48000)
+        bad = write_av(wav, None, None, np.zeros(0, np.float32), 48000, "wav")
     else:
         bad = write_undecodable_video(mp4)
     out = tmp_path / "prep"

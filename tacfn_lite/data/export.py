@@ -5,7 +5,7 @@ and a MulT-schema IEMOCAP pickle. docs/real-data.md."""
 from __future__ import annotations
 
 import pickle
-import struct
+from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,16 +18,17 @@ from ..config import DataConfig
 from ..io import atomic_write, atomic_write_text
 from .core import ClipArrays
 from .features import FACE_MARGIN, audio_features
-from .synthetic import CUE_SECONDS, GENERATOR_VERSION, latent_cases, make_actors, synth_audio
+from .synthetic import GEN_KEYS, clip_plan, make_actors, synth_audio
 
 RAVDESS_FPS = Fraction(30000, 1001)  # 29.97 fps like the originals
+# container → video codec, audio codec, sample format fed to it (FFmpeg encodes FLV1, not VP6)
+CODECS = {"mp4": ("libx264", "aac", "fltp"), "flv": ("flv1", "mp3", "fltp"),
+          "wav": (None, "pcm_s16le", "s16")}
 
 
 def synth_config(arrays: ClipArrays) -> DataConfig:
     """The DataConfig a SynthAV set was generated with (from its ``meta``)."""
-    keys = ("variant", "size", "data_seed", "n_frames", "image_size", "sample_rate", "duration",
-            "n_mfcc", "hop_length")
-    return DataConfig(**{k: arrays.meta[k] for k in keys})
+    return DataConfig(**{k: arrays.meta[k] for k in GEN_KEYS})
 
 
 def synth_wave(arrays: ClipArrays, row: int) -> np.ndarray:
@@ -35,58 +36,43 @@ def synth_wave(arrays: ClipArrays, row: int) -> np.ndarray:
     keeps only MFCC); raises ``ValueError`` if the replay no longer matches the stored MFCC."""
     cfg = synth_config(arrays)
     i = int(str(arrays.clip_ids[row]).rsplit("-", 1)[1])  # generator index of the clip
-    rng = np.random.default_rng([cfg.data_seed, i, GENERATOR_VERSION])
-    cases = latent_cases(cfg.variant, int(arrays.labels[row]))
-    lat = cases[rng.choice(len(cases), p=[p for p, _ in cases])][1]
-    fps = cfg.n_frames / cfg.duration
-    L = max(1, round(CUE_SECONDS * fps))
-    start = int(rng.integers(0, cfg.n_frames - L + 1))
-    if len(lat.video_events) == 2:  # same draw as generate_clip, to keep the stream aligned
-        free = [s for s in range(cfg.n_frames - L + 1) if abs(s - start) >= L + 2]
-        rng.choice(free)
+    rng, lat, _, start = clip_plan(i, int(arrays.labels[row]), cfg)
     actor = make_actors(cfg.data_seed)[int(arrays.actors[row]) - 1]
-    wave = synth_audio(actor, lat.audio_code, start / fps, cfg, rng)
+    wave = synth_audio(actor, lat.audio_code, start, cfg, rng)
     if not np.allclose(audio_features(wave, cfg), arrays.audio[row], atol=1e-3):
         raise ValueError(f"clip {arrays.clip_ids[row]}: waveform replay does not match its MFCC "
                          "(SynthAV generator changed; update export.synth_wave)")
     return wave
 
 
-# ----------------------------------------------------------------------------- writers
-def write_wav(path: str | Path, wave: np.ndarray, sr: int, info: bool = True) -> Path:
-    """16-bit PCM mono WAV; ``info=True`` adds a LIST/INFO chunk before ``data`` (as RAVDESS)."""
-    pcm = (np.clip(wave, -1, 1) * 32767).round().astype("<i2").tobytes()
-    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, sr, 2 * sr, 2, 16)
-    extra = b""
-    if info:
-        text = b"Lavf58.76.100\x00"
-        body = b"INFO" + b"ISFT" + struct.pack("<I", len(text)) + text
-        extra = b"LIST" + struct.pack("<I", len(body)) + body
-    data = b"data" + struct.pack("<I", len(pcm)) + pcm
-    riff = b"WAVE" + fmt + extra + data
-    return atomic_write(path, lambda fh: fh.write(b"RIFF" + struct.pack("<I", len(riff)) + riff))
-
-
-def write_av(path: str | Path, frames: np.ndarray, fps, wave: np.ndarray | None, sr: int,
-             fmt: str = "mp4") -> Path:
-    """Mux frames ``(T, H, W, 3)`` uint8 and a mono track: mp4 = H.264 + AAC, flv = FLV1 + MP3."""
-    vcodec, acodec = {"mp4": ("libx264", "aac"), "flv": ("flv1", "mp3")}[fmt]
+def write_av(path: str | Path, frames: np.ndarray | None, fps, wave: np.ndarray | None, sr: int,
+             fmt: str = "mp4", info: bool = True) -> Path:
+    """Mux frames ``(T, H, W, 3)`` uint8 and a mono track (either may be ``None``): mp4 = H.264
+    + AAC, flv = FLV1 + MP3, wav = 16-bit PCM; ``info=False`` leaves out the muxer's name (in
+    a wav, the LIST/INFO chunk that RAVDESS files have before ``data``)."""
+    vcodec, acodec, sample_fmt = CODECS[fmt]
+    if wave is not None:
+        wave = ((np.clip(wave, -1, 1) * 32767).round().astype(np.int16) if sample_fmt == "s16"
+                else wave.astype(np.float32))
 
     def write(fh):
-        with av.open(fh, "w", format=fmt) as c:
-            vs = c.add_stream(vcodec, rate=fps)
-            vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-            if fmt == "mp4":
-                vs.options = {"crf": "16", "preset": "veryfast"}
+        with av.open(fh, "w", format=fmt,
+                     container_options={} if info else {"fflags": "+bitexact"}) as c:
+            if frames is not None:
+                vs = c.add_stream(vcodec, rate=fps)
+                vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+                if fmt == "mp4":
+                    vs.options = {"crf": "16", "preset": "veryfast"}
             a = c.add_stream(acodec, rate=sr, layout="mono") if wave is not None else None
-            for img in frames:
-                c.mux(vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), "rgb24")))
-            c.mux(vs.encode())
+            c.start_encoding()  # the header, even for an empty file
+            if frames is not None:
+                for img in np.ascontiguousarray(frames):
+                    c.mux(vs.encode(av.VideoFrame.from_ndarray(img, "rgb24")))
+                c.mux(vs.encode())
             if a is not None:
                 step = a.codec_context.frame_size or 1024
                 for k in range(0, len(wave), step):
-                    fr = av.AudioFrame.from_ndarray(wave[None, k:k + step].astype(np.float32),
-                                                    format="fltp", layout="mono")
+                    fr = av.AudioFrame.from_ndarray(wave[None, k:k + step], sample_fmt, "mono")
                     fr.sample_rate, fr.pts = sr, k
                     c.mux(a.encode(fr))
                 c.mux(a.encode())
@@ -113,8 +99,8 @@ def face_template() -> np.ndarray:
     th = np.linspace(0, np.pi, 17)
     jaw = np.stack([0.5 - 0.5 * np.cos(th), 0.3 + 0.7 * np.sin(th)], 1)
     bx = np.linspace(0.1, 0.42, 5)
-    brows = np.concatenate([np.stack([bx, 0.12 - 0.12 * np.sin(np.pi * (bx - 0.1) / 0.32)], 1),
-                            np.stack([1 - bx[::-1], 0.12 - 0.12 * np.sin(np.pi * (bx - 0.1) / 0.32)[::-1]], 1)])
+    by = 0.12 - 0.12 * np.sin(np.pi * (bx - 0.1) / 0.32)
+    brows = np.concatenate([np.stack([bx, by], 1), np.stack([1 - bx[::-1], by[::-1]], 1)])
     nose = np.array([[0.5, y] for y in (0.3, 0.4, 0.5, 0.6)] +
                     [[x, 0.65] for x in (0.42, 0.46, 0.5, 0.54, 0.58)])
     ang = np.linspace(0, 2 * np.pi, 7)[:-1]
@@ -163,13 +149,14 @@ def place_face(video: np.ndarray, duration: float, fps, canvas: tuple[int, int],
     return out, (left, top, side)
 
 
-def _pick(arrays: ClipArrays, actors, per_class: int) -> list[int]:
-    keep, seen = [], {}
+def _pick(arrays: ClipArrays, actors, per_class: int) -> list[tuple[int, int, int, int]]:
+    """``(row, actor, label, k)``: the first ``per_class`` clips (k = 0, 1, …) of each pair."""
+    keep, seen = [], Counter()
     for row in np.lexsort((arrays.labels, arrays.actors)):
-        key = (int(arrays.actors[row]), int(arrays.labels[row]))
-        if (actors is None or key[0] in actors) and seen.get(key, 0) < per_class:
-            seen[key] = seen.get(key, 0) + 1
-            keep.append(int(row))
+        actor, label = int(arrays.actors[row]), int(arrays.labels[row])
+        if (actors is None or actor in actors) and seen[actor, label] < per_class:
+            keep.append((int(row), actor, label, seen[actor, label]))
+            seen[actor, label] += 1
     return keep
 
 
@@ -185,24 +172,22 @@ def export_ravdess(arrays: ClipArrays, out_dir: str | Path, *, actors=None, per_
     """
     out = Path(out_dir)
     cfg = synth_config(arrays)
-    combos = [(i, s, r) for i in ("01", "02") for s in ("01", "02") for r in ("01", "02")]
-    written, count = [], {}
-    for row in _pick(arrays, actors, per_class):
-        actor, label = int(arrays.actors[row]), int(arrays.labels[row])
-        k = count[actor, label] = count.get((actor, label), -1) + 1
-        options = combos[:4] if label == 0 else combos
+    combos = [f"{i}-{s}-{r}" for i in ("01", "02") for s in ("01", "02") for r in ("01", "02")]
+    written = []
+    for row, actor, label, k in _pick(arrays, actors, per_class):
+        options = combos[:4] if label == 0 else combos  # (intensity, statement, repetition)
         if k >= len(options):
             raise ValueError(f"per_class={per_class}: RAVDESS names allow {len(options)} clips "
                              f"of class {label} per actor")
-        inten, stmt, rep = options[k]
-        key = f"01-{label + 1:02d}-{inten}-{stmt}-{rep}-{actor:02d}"
+        key = f"01-{label + 1:02d}-{options[k]}-{actor:02d}"
         folder = out / f"Actor_{actor:02d}"
         wave = librosa.resample(synth_wave(arrays, row), orig_sr=cfg.sample_rate,
                                 target_sr=sample_rate)
+        shift = ((actor * 7) % 5 * 4 - 8, (actor % 3) * 4 - 4)  # each actor's face elsewhere
         frames, (left, top, side) = place_face(arrays.video[row], cfg.duration, fps, canvas,
-                                               scale, ((actor * 7) % 5 * 4 - 8, (actor % 3) * 4 - 4))
-        write_av(folder / f"01-{key}.mp4", frames, fps, wave, sample_rate, "mp4")
-        write_wav(folder / f"03-{key}.wav", wave, sample_rate)
+                                               scale, shift)
+        write_av(folder / f"01-{key}.mp4", frames, fps, wave, sample_rate)
+        write_av(folder / f"03-{key}.wav", None, None, wave, sample_rate, "wav")
         if landmarks:
             inner = side / (1 + 2 * FACE_MARGIN)
             box = (left + (side - inner) / 2, top + (side - inner) / 2, inner)
@@ -223,21 +208,19 @@ def export_cremad(arrays: ClipArrays, out_dir: str | Path, *, actors=None, per_c
     cfg = synth_config(arrays)
     code_of = {name: code for code, name in EMOTIONS.items()}
     names = list(arrays.class_names)
-    written, count = [], {}
-    for row in _pick(arrays, actors, per_class):
-        emotion = names[int(arrays.labels[row])]
+    written = []
+    for row, actor, label, k in _pick(arrays, actors, per_class):
+        emotion = names[label]
         if emotion not in code_of:
             continue  # calm and surprised are not CREMA-D emotions
-        actor = 1000 + int(arrays.actors[row])
-        k = count[actor, emotion] = count.get((actor, emotion), -1) + 1
-        stem = f"{actor}_{SENTENCES[k % len(SENTENCES)]}_{code_of[emotion]}_XX"
+        stem = f"{1000 + actor}_{SENTENCES[k % len(SENTENCES)]}_{code_of[emotion]}_XX"
         wave = synth_wave(arrays, row)
-        write_wav(out / "AudioWAV" / f"{stem}.wav",
-                  librosa.resample(wave, orig_sr=cfg.sample_rate, target_sr=16000), 16000, info=False)
+        wave16k, wave44k = (librosa.resample(wave, orig_sr=cfg.sample_rate, target_sr=sr)
+                            for sr in (16000, 44100))
+        write_av(out / "AudioWAV" / f"{stem}.wav", None, None, wave16k, 16000, "wav", info=False)
         frames, _ = place_face(arrays.video[row], cfg.duration, fps, canvas, scale, (0, 0))
-        write_av(out / "VideoFlash" / f"{stem}.flv", frames, fps,
-                 librosa.resample(wave, orig_sr=cfg.sample_rate, target_sr=44100), 44100, "flv")
-        written.append({"row": row, "stem": stem, "emotion": emotion, "actor": actor})
+        write_av(out / "VideoFlash" / f"{stem}.flv", frames, fps, wave44k, 44100, "flv")
+        written.append({"row": row, "stem": stem, "emotion": emotion, "actor": 1000 + actor})
     return written
 
 
@@ -250,8 +233,7 @@ def write_mult_pickle(path: str | Path, sizes: dict[str, int] | None = None, ste
     data = {}
     for split, n in (sizes or {"train": 48, "valid": 16, "test": 16}).items():
         y = rng.integers(0, 4, n)
-        labels = np.zeros((n, 4, 2))
-        labels[np.arange(n)[:, None], np.arange(4)[None], (np.arange(4)[None] == y[:, None]).astype(int)] = 1
+        labels = np.eye(2)[(np.arange(4)[None] == y[:, None]).astype(int)]  # (N, 4, 2) one-hot
         feats = {}
         for name, dim in (("text", 300), ("audio", 74), ("vision", 35)):
             x = rng.normal(size=(n, steps, dim))

@@ -1,11 +1,6 @@
-"""SynthAV: a seeded synthetic audio-visual emotion set whose answers are known (DESIGN §3).
-
-Each clip has an actor (own voice pitch, speaking rate, face shape and colour), a class among the
-8 RAVDESS emotions, an audio cue (a prosodic event in a time window) and a video cue (an
-expression in one face region, in a window of frames). Variants decide which modality carries
-which part of the label; their ceilings are computed from the same definition the generator
-samples from (:func:`latent_cases`). Taught in notebook 00.
-"""
+"""SynthAV: a seeded synthetic audio-visual emotion set whose answers are known (DESIGN §3, README
+"SynthAV", notebook 00): per-actor voices and faces, an audio and a video cue per clip, and
+variant ceilings computed from the definition the generator samples from (:func:`latent_cases`)."""
 
 from __future__ import annotations
 
@@ -46,6 +41,10 @@ VIDEO_CODES = (
     (1, 0.0, 1.0, 1.4, 0.45),  # mouth small and round
 )
 REDUNDANT_CUE_DROP = 0.2  # `redundant`: each modality's cue is missing with this probability
+# DataConfig fields a set depends on (recorded in its meta; export rebuilds the config from them)
+GEN_KEYS = ("variant", "size", "data_seed", "n_frames", "image_size", "sample_rate", "duration",
+            "n_mfcc", "hop_length")
+NPZ_KEYS = ("audio", "video", "labels", "actors", "clip_ids", "audio_mask", "video_mask")  # cache
 
 
 @dataclass(frozen=True)
@@ -73,13 +72,9 @@ def latent_cases(variant: str, label: int) -> list[tuple[float, Latent]]:
         return [(1.0, Latent(label // 2, (((label % 2) + 2 * (label // 4), True),)))]
     if variant == "redundant":
         p = REDUNDANT_CUE_DROP
-        cases = []
-        for a_on in (True, False):
-            for v_on in (True, False):
-                prob = (1 - p if a_on else p) * (1 - p if v_on else p)
-                events = ((label, a_on),) if v_on else ()
-                cases.append((prob, Latent(label if a_on else None, events)))
-        return cases
+        return [((1 - p if a_on else p) * (1 - p if v_on else p),
+                 Latent(label if a_on else None, ((label, a_on),) if v_on else ()))
+                for a_on in (True, False) for v_on in (True, False)]
     if variant == "synchrony":
         pol = label % 2
         return [
@@ -200,10 +195,8 @@ def synth_video(actor: Actor, events: list[tuple[int, int]], cfg: DataConfig,
         return np.clip((1 - ((xx - cx) / rx) ** 2 - ((yy - cy) / ry) ** 2) * 4, 0, 1)
 
     for f in range(T):
-        region, brow_dy, eye, mouth_h, mouth_w = 0, 0.0, 1.0, 1.0, 1.0
-        active = [(code, s) for code, s in events if s <= f < s + L]
-        shape = dict(brow_dy=0.0, eye=1.0, mouth_h=1.0, mouth_w=1.0)
-        for code, _ in active:
+        shape = {"brow_dy": 0.0, "eye": 1.0, "mouth_h": 1.0, "mouth_w": 1.0}
+        for code in (c for c, s in events if s <= f < s + L):  # events on screen
             region, brow_dy, eye, mouth_h, mouth_w = VIDEO_CODES[code]
             if region == 0:
                 shape.update(brow_dy=brow_dy, eye=eye)
@@ -232,8 +225,9 @@ def synth_video(actor: Actor, events: list[tuple[int, int]], cfg: DataConfig,
     return (frames.clip(0, 1) * 255).round().astype(np.uint8), mask
 
 
-def generate_clip(i: int, label: int, actor_id: int, cfg: DataConfig, actors: list[Actor]):
-    """One clip: (mfcc (Ta, F), video (T, S, S, 3), audio_mask (Ta,), video_mask (T, S, S))."""
+def clip_plan(i: int, label: int, cfg: DataConfig):
+    """The first seeded draws of clip ``i``: ``(rng, latent, video events [(code, first
+    frame)], start of the true cue in seconds)``; ``rng`` then draws the audio and video."""
     rng = np.random.default_rng([cfg.data_seed, i, GENERATOR_VERSION])
     cases = latent_cases(cfg.variant, label)
     lat = cases[rng.choice(len(cases), p=[p for p, _ in cases])][1]
@@ -244,23 +238,23 @@ def generate_clip(i: int, label: int, actor_id: int, cfg: DataConfig, actors: li
         free = [s for s in range(cfg.n_frames - L + 1) if abs(s - starts[0]) >= L + 2]
         starts.append(int(rng.choice(free)))
     events = [(code, starts[k]) for k, (code, _) in enumerate(lat.video_events)]
-    true_start_s = starts[0] / fps
-    actor = actors[actor_id]
-    wave = synth_audio(actor, lat.audio_code, true_start_s, cfg, rng)
+    return rng, lat, events, starts[0] / fps
+
+
+def generate_clip(i: int, label: int, actor_id: int, cfg: DataConfig, actors: list[Actor]):
+    """One clip: (mfcc (Ta, F), video (T, S, S, 3), audio_mask (Ta,), video_mask (T, S, S))."""
+    rng, lat, events, start = clip_plan(i, label, cfg)
+    wave = synth_audio(actors[actor_id], lat.audio_code, start, cfg, rng)
     mfcc = audio_features(wave, cfg)
     frame_t = np.arange(len(mfcc)) * cfg.hop_length / cfg.sample_rate
-    a_mask = (frame_t >= true_start_s) & (frame_t < true_start_s + CUE_SECONDS)
-    if lat.audio_code is None:
-        a_mask[:] = False
-    video, v_mask = synth_video(actor, events, cfg, rng)
+    a_mask = (frame_t >= start) & (frame_t < start + CUE_SECONDS) & (lat.audio_code is not None)
+    video, v_mask = synth_video(actors[actor_id], events, cfg, rng)
     return mfcc, video, a_mask, v_mask
 
 
 def generation_params(cfg: DataConfig) -> dict:
-    keys = ("variant", "size", "data_seed", "n_frames", "image_size", "sample_rate", "duration",
-            "n_mfcc", "hop_length")
     return {"generator": GENERATOR_VERSION, "clips_per_actor": CLIPS_PER_ACTOR[cfg.size],
-            "n_actors": N_ACTORS, **{k: getattr(cfg, k) for k in keys}}
+            "n_actors": N_ACTORS, **{k: getattr(cfg, k) for k in GEN_KEYS}}
 
 
 def params_hash(cfg: DataConfig) -> str:
@@ -285,11 +279,10 @@ def generate(cfg: DataConfig, progress: bool = True) -> ClipArrays:
     meta = {**generation_params(cfg), "content_hash": content.hexdigest()[:16],
             "ceilings": variant_ceilings(cfg.variant)}
     return ClipArrays(
-        audio=np.ascontiguousarray(mfcc, dtype=np.float32), video=video, labels=labels.astype(np.int64),
-        actors=actor_ids.astype(np.int64) + 1,
+        audio=np.ascontiguousarray(mfcc, dtype=np.float32), video=video,
+        labels=labels.astype(np.int64), actors=actor_ids.astype(np.int64) + 1,
         clip_ids=np.array([f"synthav-{cfg.variant}-{i:05d}" for i in range(n)]),
-        audio_mask=a_mask, video_mask=v_mask, class_names=CLASS_NAMES, meta=meta,
-    )
+        audio_mask=a_mask, video_mask=v_mask, class_names=CLASS_NAMES, meta=meta)
 
 
 def cache_bytes(cfg: DataConfig) -> int:
@@ -311,17 +304,14 @@ def load_synthav(cfg: DataConfig, progress: bool = True, force: bool = False) ->
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                return ClipArrays(z["audio"], z["video"], z["labels"], z["actors"], z["clip_ids"],
-                                  z["audio_mask"], z["video_mask"], CLASS_NAMES, meta)
+                return ClipArrays(*(z[k] for k in NPZ_KEYS), CLASS_NAMES,
+                                  json.loads(str(z["meta"])))
         except (OSError, ValueError, KeyError) as exc:
             log.warning("SynthAV cache %s is unreadable (%s); regenerating", path, exc)
     check_space(path, cache_bytes(cfg), force)
     t0 = time.perf_counter()
     arrays = generate(cfg, progress=progress)
     arrays.meta["generation_seconds"] = round(time.perf_counter() - t0, 2)
-    atomic_write(path, lambda fh: np.savez(
-        fh, audio=arrays.audio, video=arrays.video, labels=arrays.labels,
-                  actors=arrays.actors, clip_ids=arrays.clip_ids, audio_mask=arrays.audio_mask,
-                  video_mask=arrays.video_mask, meta=np.array(json.dumps(arrays.meta))))
+    atomic_write(path, lambda fh: np.savez(fh, **{k: getattr(arrays, k) for k in NPZ_KEYS},
+                                           meta=np.array(json.dumps(arrays.meta))))
     return arrays
