@@ -156,8 +156,7 @@ def perturbation_curve(model: nn.Module, audio: torch.Tensor, video: torch.Tenso
     base_a, base_v = make_baselines(baseline, audio, video)
     scores = torch.cat([audio_scores, video_scores.flatten(1)], 1)  # (B, U)
     U = scores.shape[1]
-    order = scores.argsort(1, descending=True)
-    rank = torch.empty_like(order).scatter_(1, order, torch.arange(U).expand(B, U))  # (B, U)
+    rank = scores.argsort(1, descending=True).argsort(1)  # (B, U): 0 = the best unit
     rows, probs = torch.arange(B), []
     with torch.no_grad():
         for k in range(n_steps + 1):
