@@ -24,12 +24,14 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * float(x):.1f}"
 
 
-def table(head: list[str], rows: list[list], caption: str = "", cls: str = "") -> str:
-    """An HTML table (cells escaped)."""
+def table(head: list[str], rows: list[list], caption: str = "", empty: str = "") -> str:
+    """An HTML table (cells escaped), or the paragraph ``empty`` (if given) without rows."""
+    if empty and not rows:
+        return f"<p>{e(empty)}</p>"
     th = "".join(f"<th>{e(str(h))}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in rows)
     cap = f"<caption>{e(caption)}</caption>" if caption else ""
-    return f"<table class='{cls}'>{cap}<tr>{th}</tr>{body}</table>"
+    return f"<table>{cap}<tr>{th}</tr>{body}</table>"
 
 
 def comparison(metrics: dict, variant: str, prefix: str = "04.") -> str:
@@ -39,13 +41,11 @@ def comparison(metrics: dict, variant: str, prefix: str = "04.") -> str:
              _pct(v["test_macro_f1"]), v.get("best_epoch", "")]
             for k, v in metrics.items() if k.startswith(prefix) and "." not in
             k.removeprefix(prefix) and isinstance(v, dict) and "test_accuracy" in v]
-    if not rows:
-        return "<p>Not recorded (notebook 04 did not run).</p>"
     ceil = (metrics.get("00.ceilings") or {}).get(variant, {})
     note = ("Designed ceilings: " + ", ".join(f"{k} {_pct(c)}" for k, c in ceil.items())
             + "; " if ceil else "") + "chance 12.5 (8 classes). Test actors never seen in training."
     return table(["model", "accuracy %", "UAR %", "macro F1 %", "epoch picked"], rows,
-                 f"SynthAV {variant}, test fold. {note}")
+                 f"SynthAV {variant}, test fold. {note}", "Not recorded (notebook 04 did not run).")
 
 
 def claim(metrics: dict) -> str:
@@ -61,15 +61,14 @@ def claim(metrics: dict) -> str:
 def validity(metrics: dict) -> str:
     """Pointing game, completeness and deletion per model (notebook 06)."""
     tables = metrics.get("06.validity") or {}
-    cols = [("audio_select_pointing", "audio map → cue %"), ("video_weight_pointing",
-            "video map → cue %"), ("ig_audio_pointing", "IG audio → cue %"),
-            ("ig_video_pointing", "IG video → cue %"), ("deletion_auc_ratio", "deletion AUC / random")]
+    cols = {"audio_select_pointing": "audio map → cue %",
+            "video_weight_pointing": "video map → cue %", "ig_audio_pointing": "IG audio → cue %",
+            "ig_video_pointing": "IG video → cue %", "deletion_auc_ratio": "deletion AUC / random"}
     rows = [[m] + [(f"{t[c]:.2f}" if c.endswith("ratio") else _pct(t[c]))
-                   if isinstance(t.get(c), (int, float)) and t[c] == t[c] else "–" for c, _ in cols]
+                   if isinstance(t.get(c), (int, float)) and t[c] == t[c] else "–" for c in cols]
             for m, t in tables.items()]
-    return table(["model"] + [h for _, h in cols], rows,
-                 "Correctly classified test clips; ground truth only scores the maps.") \
-        if rows else "<p>No validity table recorded (notebook 06).</p>"
+    return table(["model", *cols.values()], rows, "Correctly classified test clips; ground truth "
+                 "only scores the maps.", "No validity table recorded (notebook 06).")
 
 
 def robustness(metrics: dict) -> str:
@@ -80,13 +79,13 @@ def robustness(metrics: dict) -> str:
     conds = [c for c in ("clean", "audio zeros", "audio mean", "video zeros", "video mean")
              if any(c == k for _, k in pairs)]
     rows = [[c] + [_pct(acc.get(f"{m} | {c}")) for m in models] for c in conds]
-    return table(["condition"] + models, rows, "Test accuracy % with one modality removed.") \
-        if rows else "<p>No robustness summary recorded (notebook 07).</p>"
+    return table(["condition"] + models, rows, "Test accuracy % with one modality removed.",
+                 "No robustness summary recorded (notebook 07).")
 
 
 def thumbnails(figures: list[str], fig_dir: str) -> str:
     """Key figures first, every figure as a thumbnail linking to the full-size image."""
-    order = sorted(figures, key=lambda f: (not any(Path(f).name.startswith(k) for k in KEY_FIGURES), f))
+    order = sorted(figures, key=lambda f: (not Path(f).name.startswith(KEY_FIGURES), f))
     links = "".join(f"<a href='{e(fig_dir)}/{e(f)}'><img src='{e(fig_dir)}/{e(f)}' alt='{e(f)}'>"
                     f"<br>{e(Path(f).stem)}</a>" for f in order if f.endswith(".png"))
     return f"<div class='thumbs'>{links}</div>" if links else "<p>No figures.</p>"
@@ -104,9 +103,10 @@ def explorer(run_dir: Path) -> str:
             "<option value='wrong'>wrong</option></select><br><img id='ex-image' alt='maps' "
             "style='max-width:100%'></div><script>const CLIPS=" + json.dumps(clips) + ";"
             "const s=document.getElementById('ex-slider'),f=document.getElementById('ex-filter');"
-            "function shown(){return CLIPS.filter(c=>f.value=='all'||(f.value=='right')==c.correct)}"
-            "function draw(){const L=shown();s.max=Math.max(L.length-1,0);const c=L[Math.min(s.value,"
-            "L.length-1)];if(!c)return;document.getElementById('ex-image').src='explorer/'+c.image;"
+            "function shown(){return CLIPS.filter(c=>f.value=='all'||(f.value=='right')=="
+            "c.correct)}function draw(){const L=shown();s.max=Math.max(L.length-1,0);const c="
+            "L[Math.min(s.value,L.length-1)];if(!c)return;"
+            "document.getElementById('ex-image').src='explorer/'+c.image;"
             "document.getElementById('ex-label').textContent=c.clip_id+': predicted '+c.pred+"
             "' (p='+c.prob.toFixed(2)+'), true '+c.true+(c.correct?' ✓':' ✗')}"
             "s.oninput=draw;f.onchange=draw;draw();</script>")
