@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -138,7 +139,7 @@ def evaluate_robustness(models: dict[str, nn.Module], test: ClipArrays, stats: M
         for c_idx, cond in enumerate(conditions):
             gen = torch.Generator().manual_seed(seed * 1000 + c_idx)  # same noise for every model
             out = predict_arrays(model, test, batch_size=batch_size, device=device,
-                                 transform=lambda a, v: perturb(a, v, cond, stats, gen))  # noqa: B023
+                                 transform=partial(perturb, cond=cond, stats=stats, generator=gen))
             m = classification_metrics(test.labels, out.logits.argmax(-1).numpy(), n_classes)
             rows.append({"model": name, "condition": cond.name, **asdict(cond), "n": len(test),
                          "accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"]})
