@@ -54,7 +54,7 @@ class Attribution:
     def completeness_error(self) -> torch.Tensor:
         """``|delta| / |f(x) − f(baseline)|`` per sample (IG only). Shapes: ``(B,)``."""
         if self.delta is None or self.output_gap is None:
-            raise ValueError(f"completeness_error needs IG attributions, got method {self.method!r}")
+            raise ValueError(f"completeness_error needs IG attributions, not {self.method!r}")
         return self.delta.abs() / self.output_gap.abs().clamp_min(1e-8)
 
     def audio_time(self) -> torch.Tensor:
