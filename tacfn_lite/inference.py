@@ -12,7 +12,6 @@ import av
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .config import CLASS_NAMES, DataConfig, RunConfig
 from .data.core import ClipArrays, to_batch
@@ -22,6 +21,7 @@ from .fusion import FusionOutput
 log = logging.getLogger(__name__)
 
 MIN_LENGTH_SHARE = 0.95  # a clip shorter than 95 % of the checkpoint's window is refused
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -51,9 +51,9 @@ class Prediction:
     def format(self) -> str:
         """Probabilities as a small text table, most likely first."""
         order = np.argsort(-self.probs)
-        lines = [f"{self.path}: {self.label} (face crop: {self.crop}, window from "
-                 f"{self.window_start:.2f} s)"]
-        bar = lambda p: "#" * round(30 * float(p))  # noqa: E731
+        lines = [(f"{self.path}: {self.label} (face crop: {self.crop}, window from "
+                  f"{self.window_start:.2f} s)")]
+        bar = lambda p: "#" * round(30 * float(p))
         lines += [f"  {self.class_names[c]:<10s} {self.probs[c]:6.3f}  {bar(self.probs[c])}"
                   for c in order]
         return "\n".join(lines)
@@ -143,8 +143,7 @@ def _class_names(cfg: RunConfig) -> tuple[str, ...]:
 
 @torch.no_grad()
 def predict_arrays(model: nn.Module, arrays: ClipArrays, idx=None, *, batch_size: int = 64,
-                   device: torch.device | str | None = None, transform=None,
-                   progress: bool = False) -> FusionOutput:
+                   device: torch.device | str | None = None, transform=None) -> FusionOutput:
     """The one batched inference over stored clips: ``model`` (eval mode) on rows ``idx`` of
     ``arrays`` (all rows when None), one :class:`FusionOutput` on the CPU with every field
     concatenated in ``idx`` order. ``transform(audio, video) -> (audio, video)`` perturbs each
@@ -157,8 +156,7 @@ def predict_arrays(model: nn.Module, arrays: ClipArrays, idx=None, *, batch_size
         device = next(model.parameters(), torch.empty(0)).device
     idx = np.arange(len(arrays)) if idx is None else np.asarray(idx)
     parts = []
-    for start in tqdm(range(0, len(idx), batch_size), desc="predict", leave=False,
-                      disable=not progress):
+    for start in range(0, len(idx), batch_size):
         batch = to_batch(arrays, idx[start:start + batch_size])
         audio, video = batch.audio, batch.video
         if transform is not None:
@@ -166,7 +164,7 @@ def predict_arrays(model: nn.Module, arrays: ClipArrays, idx=None, *, batch_size
         parts.append(model(audio.to(device), video.to(device)))
     if not parts:
         raise ValueError("predict_arrays: no clips selected")
-    cat = lambda name: (None if getattr(parts[0], name) is None  # noqa: E731
+    cat = lambda name: (None if getattr(parts[0], name) is None
                         else torch.cat([getattr(p, name).float().cpu() for p in parts]))
     maps = ("logits", "audio_select", "video_weight", "video_select", "audio_weight")
     return FusionOutput(**{name: cat(name) for name in maps}, video_grid=parts[0].video_grid)
