@@ -242,8 +242,8 @@ def plot_protocols(result: dict, figsize: tuple[float, float] = (10.0, 3.6)) -> 
     ax_c.plot(epochs, 100 * np.asarray(run["val_accuracy"]), "o-", label="validation")
     ax_c.plot(epochs, 100 * np.asarray(run["test_accuracy"]), "s-", label="test")
     for rule, color in (("on_val", "tab:green"), ("on_test", "tab:red")):
-        e = run[rule]["epoch"]
-        ax_c.axvline(e + 1, color=color, ls="--", lw=1, label=f"epoch picked {rule.replace('_', ' ')}")
+        ax_c.axvline(run[rule]["epoch"] + 1, color=color, ls="--", lw=1,
+                     label=f"epoch picked {rule.replace('_', ' ')}")
     ax_c.set(xlabel="epoch", ylabel="accuracy (%)", title=f"seed {run['seed']}, actor split")
     ax_c.legend(fontsize=7)
     s = result["summary"]

@@ -37,7 +37,7 @@ class Explorer:
 
     def __init__(self, models: dict[str, nn.Module | str | Path], datasets: dict[str, ClipArrays],
                  indices: dict[str, np.ndarray] | None = None, baseline: str = "mean",
-                 ig_steps: int = 32, batch_size: int = 64, dpi: int = 80):
+                 ig_steps: int = 32, dpi: int = 80):
         if not models or not datasets:
             raise ValueError("Explorer needs at least one model and one data set")
         self.models = {name: (load_model(m)[0] if isinstance(m, (str, Path)) else m.eval())
@@ -45,7 +45,7 @@ class Explorer:
         self.datasets = datasets
         self.indices = {v: np.asarray((indices or {}).get(v, np.arange(len(a))))
                         for v, a in datasets.items()}
-        self.baseline, self.ig_steps, self.batch_size, self.dpi = baseline, ig_steps, batch_size, dpi
+        self.baseline, self.ig_steps, self.dpi = baseline, ig_steps, dpi
         self._outputs: dict[tuple[str, str], FusionOutput] = {}
         self._attributions: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         first = next(iter(datasets))
@@ -78,7 +78,7 @@ class Explorer:
         key = (variant, model)
         if key not in self._outputs:
             self._outputs[key] = predict_arrays(self.models[model], self.datasets[variant],
-                                                self.indices[variant], batch_size=self.batch_size)
+                                                self.indices[variant])
         return self._outputs[key]
 
     def attribution(self, variant: str, model: str, method: str, i: int, target: int):
