@@ -159,12 +159,9 @@ def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=No
                             else (float(full.min()), float(full.max()), "inferno"))
     for ax, f in zip(axes, show):
         ax.imshow(frames[f])
-        if full is not None and signed:  # sparse signed maps: opacity grows with |value|
-            rgba = plt.get_cmap(cmap)((full[f] - vmin) / (vmax - vmin))
-            rgba[..., 3] = np.clip(np.abs(full[f]) / lim, 0, 1) ** 0.5 * 0.9
-            ax.imshow(rgba)
-        elif full is not None:
-            ax.imshow(full[f], cmap=cmap, alpha=0.55, vmin=vmin, vmax=vmax)
+        if full is not None:  # sparse signed maps: opacity grows with |value|
+            alpha = np.clip(np.abs(full[f]) / lim, 0, 1) ** 0.5 * 0.9 if signed else 0.55
+            ax.imshow(full[f], cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax)
         if video_mask is not None and np.any(video_mask[f]):  # ground-truth cue pixels
             ax.contour(np.asarray(video_mask[f], float), levels=[0.5], colors="lime", linewidths=1)
         ax.set_xticks([]), ax.set_yticks([])
@@ -232,10 +229,7 @@ def plot_modality_importance(per_class, class_names, ax=None) -> plt.Figure:
 def plot_protocols(result: dict, figsize: tuple[float, float] = (10.0, 3.6)) -> plt.Figure:
     """Notebook 09: (left) one seed's validation and test curves with the epoch each rule picks;
     (right) test accuracy per protocol, one dot per seed, mean ± std bars, best single seed.
-
-    Args:
-        result: the dict returned by :func:`tacfn_lite.protocols.run_protocols`.
-    """
+    ``result`` is what :func:`tacfn_lite.protocols.run_protocols` returns."""
     fig, (ax_c, ax_p) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [1, 1.3]})
     run = next(r for r in result["runs"] if r["split"] == "actor")
     epochs = np.arange(1, len(run["val_accuracy"]) + 1)
