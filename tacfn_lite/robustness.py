@@ -30,12 +30,9 @@ class Condition:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"Condition.kind: expected one of {KINDS}, got {self.kind!r}")
-        if (self.kind == "clean") != (self.modality is None):
-            need = "None" if self.kind == "clean" else "audio|video"
-            raise ValueError(f"Condition.modality: {self.kind!r} needs modality {need}, "
-                             f"got {self.modality!r}")
-        if self.modality is not None and self.modality not in MODALITIES:
-            raise ValueError(f"Condition.modality: expected one of {MODALITIES}, "
+        allowed = (None,) if self.kind == "clean" else MODALITIES
+        if self.modality not in allowed:
+            raise ValueError(f"Condition.modality: {self.kind!r} needs one of {allowed}, "
                              f"got {self.modality!r}")
         if self.level < 0:
             raise ValueError(f"Condition.level: expected >= 0, got {self.level}")
