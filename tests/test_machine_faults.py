@@ -191,10 +191,10 @@ def raw(corpus, tmp_path):
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Clip ids ``ravdess.process_clip`` was called for."""
-    calls, real = [], ravdess.process_clip
-    monkeypatch.setattr(ravdess, "process_clip",
-                        lambda item, *a: calls.append(item["name"].key) or real(item, *a))
+    """Clip ids ``prepare.process_clip`` was called for."""
+    calls, real = [], prepare.process_clip
+    monkeypatch.setattr(prepare, "process_clip",
+                        lambda item, *a: calls.append(item["clip_id"]) or real(item, *a))
     return calls
 
 
@@ -246,14 +246,14 @@ def test_prepare_stops_before_work_when_the_disk_is_too_small(raw, tmp_path, mon
 
 
 def test_prepare_source_vanishing_while_read_is_named(raw, tmp_path, monkeypatch, capsys):
-    real, victim = ravdess.process_clip, sorted(raw.rglob("01-*.mp4"))[2]
+    real, victim = prepare.process_clip, sorted(raw.rglob("01-*.mp4"))[2]
 
     def vanishing(item, *args):
-        if item["video"] == victim:
+        if item["files"]["video"] == victim:
             victim.unlink()
         return real(item, *args)
 
-    monkeypatch.setattr(ravdess, "process_clip", vanishing)
+    monkeypatch.setattr(prepare, "process_clip", vanishing)
     one_line(capsys, main(prep_argv(raw, tmp_path / "prep", "--strict")), victim, code=2)
     assert not (tmp_path / "prep").exists()
 

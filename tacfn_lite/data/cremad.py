@@ -10,9 +10,8 @@ from pathlib import Path
 
 from ..config import DataConfig
 from .core import ClipArrays, skip_recorder
-from .media import (Clip, clip_record, default_cache, featurise_clip, load_prepared_corpus,
-                    settings_of)
-from .prepare import write_prepared
+from .media import load_prepared_corpus
+from .prepare import prepare_av
 
 # Emotion codes → kit class names; class index follows CLASS_NAMES' order.
 EMOTIONS = {"NEU": "neutral", "HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful",
@@ -54,12 +53,14 @@ def parse_name(path: str | Path) -> CremaName:
 
 
 def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]]:
-    """Pair ``AudioWAV/<stem>.wav`` with ``VideoFlash/<stem>.flv``. Returns (items, skipped)."""
+    """Pair ``AudioWAV/<stem>.wav`` with ``VideoFlash/<stem>.flv``. Returns (clips, skipped):
+    clips as :func:`media.process_clip` takes them, skipped as ``{"file", "reason"}``."""
     root = Path(root)
     wav_dir, flv_dir = root / "AudioWAV", root / "VideoFlash"
     for folder in (wav_dir, flv_dir):
         if not folder.is_dir():
-            raise ValueError(f"{folder}: CREMA-D folder not found (expected AudioWAV/ and VideoFlash/)")
+            raise ValueError(f"{folder}: CREMA-D folder not found "
+                             "(expected AudioWAV/ and VideoFlash/)")
     skipped, skip = skip_recorder(strict)
 
     wavs = {p.stem: p for p in sorted(wav_dir.glob("*.wav"))}
@@ -76,29 +77,17 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
             skip(path, "missing pair: no " + ("AudioWAV/.wav" if stem not in wavs
                                               else "VideoFlash/.flv") + " with this name")
             continue
-        items.append({"name": name, "video": flvs[stem], "audio": wavs[stem], "stem": stem})
+        fields = {"sentence": name.sentence, "emotion": name.emotion, "level": name.level}
+        items.append({"clip_id": f"cremad-{stem}", "label": name.label, "actor": name.actor,
+                      "fields": fields, "files": {"video": flvs[stem], "audio": wavs[stem]}})
     return items, skipped
-
-
-def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
-    """Decode the flv frames in the centred window, crop, and take MFCC from the wav."""
-    name, files = item["name"], {"video": item["video"], "audio": item["audio"]}
-    mfcc, faces, info = featurise_clip(files["video"], files["audio"], None, cfg)
-    fields = {"sentence": name.sentence, "emotion": name.emotion, "level": name.level}
-    return Clip(mfcc, faces, name.label, name.actor,
-                clip_record(f"cremad-{item['stem']}", files, root, fields, info))
 
 
 def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
             strict: bool = False, force: bool = False) -> dict:
-    """Prepare a CREMA-D tree into a shard cache; returns the report (see ``ravdess.prepare``)."""
-    root = Path(root)
-    out = Path(out_dir) if out_dir else default_cache(root, cfg, "cremad")
-    items, skipped = scan(root, strict=strict)
-    jobs = (([it["video"], it["audio"]], lambda it=it: process_clip(it, root, cfg)) for it in items)
-    return write_prepared("cremad", jobs, out, class_names=CLASS_NAMES, settings=settings_of(cfg),
-                          skipped=skipped, strict=strict, force=force,
-                          extra_meta={"root": str(root.resolve()), "protocol": "6 emotions, all levels"})
+    """Prepare a CREMA-D tree into a shard cache: :func:`prepare.prepare_av`."""
+    return prepare_av("cremad", scan, root, out_dir, cfg, class_names=CLASS_NAMES,
+                      protocol="6 emotions, all levels", strict=strict, force=force)
 
 
 def load_prepared(cfg: DataConfig) -> ClipArrays:

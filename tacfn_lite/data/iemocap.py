@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import IEMOCAP_DIMS, DataConfig
+from ..provenance import file_sha256
 from .core import ClipArrays
-from .media import Clip, arrays_from_cache, default_cache, file_hash, find_cache, read_manifest
+from .media import Clip, arrays_from_cache, default_cache, find_cache, read_manifest
 from .prepare import write_prepared
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
 
     return write_prepared("iemocap", jobs(), out, class_names=CLASS_NAMES, settings={},
                           skipped=skipped, strict=strict, folds=False, force=force,
-                          extra_meta={"source": str(path.resolve()), "source_hash": file_hash(path),
+                          extra_meta={"source": str(path.resolve()), "source_hash": file_sha256(path, 16),
                                       "nonfinite_set_to_zero": nonfinite,
                                       "protocol": "MulT aligned split; 4 emotions"})
 

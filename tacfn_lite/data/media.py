@@ -1,11 +1,6 @@
-"""Shared helpers for real audio-video corpora (DESIGN §4): PyAV decoding, and the compact shard
-cache that ``prepare`` writes (atomically and resumably: ``prepare.py``) and ``load_prepared``
-reads (MFCC and face crops: ``features.py``). docs/real-data.md.
-
-A prepared cache is a folder holding ``prepared.json`` (manifest: settings, clips with file
-hashes, parsed fields, actor, fold, skipped files) and one ``shards-<hash>/`` folder of
-``shard-NNNNN.npz`` files (uint8 frames ``(n, T, S, S, 3)``, float16 MFCC ``(n, Ta, F)``).
-"""
+"""Shared helpers for real audio-video corpora (DESIGN §4): PyAV decoding, one clip → features,
+and reading the shard cache (``prepared.json`` + ``shards-<hash>/shard-NNNNN.npz``) that
+``prepare.py`` writes. Formats: docs/real-data.md."""
 
 from __future__ import annotations
 
@@ -30,11 +25,6 @@ log = logging.getLogger(__name__)
 MANIFEST = "prepared.json"
 FORMAT = "tacfn-lite-prepared/1"
 SETTING_KEYS = ("n_frames", "image_size", "sample_rate", "duration", "n_mfcc", "hop_length")
-
-
-def file_hash(path: str | Path) -> str:
-    """SHA-256 (first 16 hex digits) of a file's bytes: the hash the cache manifest records."""
-    return file_sha256(path, digits=16)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -72,7 +62,7 @@ def decode_video(path: str | Path, times: np.ndarray) -> tuple[np.ndarray, np.nd
     path, times = Path(path), np.asarray(times, dtype=float)
     out: list[np.ndarray | None] = [None] * len(times)
     numbers = np.zeros(len(times), dtype=np.int64)
-    prev, t_first, k, j, bad = None, None, 0, 0, 0  # prev = [frame number, av frame, rgb]
+    prev, t_first, k, j, bad = None, None, 0, 0, 0  # prev = (frame number, av frame)
     with _open(path) as c:
         if not c.streams.video:
             raise ValueError(f"{path}: no video stream")
@@ -94,23 +84,19 @@ def decode_video(path: str | Path, times: np.ndarray) -> tuple[np.ndarray, np.nd
                 t = float(frame.time if frame.time is not None else k)
                 t_first = t if t_first is None else t_first
                 # every target time before this frame shows the previous frame
-                while j < len(times) and prev is not None and times[j] < t - t_first:
-                    out[j], numbers[j] = _rgb(prev), prev[0]
-                    j += 1
-                prev = [k, frame, None]
+                if prev is not None and j < len(times) and times[j] < t - t_first:
+                    rgb = prev[1].to_ndarray(format="rgb24")  # convert only frames we keep
+                    while j < len(times) and times[j] < t - t_first:
+                        out[j], numbers[j] = rgb, prev[0]
+                        j += 1
+                prev = (k, frame)
     if prev is None:
         raise ValueError(f"{path}: no decodable video frames ({bad} packets failed to decode)")
     if bad:
         log.warning("%s: %d video packets failed to decode", path, bad)
-    for i in range(j, len(times)):  # after the last frame (and targets before the first)
-        out[i], numbers[i] = _rgb(prev), prev[0]
+    out[j:] = [prev[1].to_ndarray(format="rgb24")] * (len(times) - j)  # after the last frame
+    numbers[j:] = prev[0]
     return np.stack(out), numbers
-
-
-def _rgb(prev: list) -> np.ndarray:
-    if prev[2] is None:
-        prev[2] = prev[1].to_ndarray(format="rgb24")  # convert once, only frames we keep
-    return prev[2]
 
 
 def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
@@ -160,14 +146,6 @@ def featurise_clip(video: Path, audio: Path, landmarks: Path | None, cfg: DataCo
     return mfcc_window(wave, sr, t0, cfg), faces, info
 
 
-def clip_record(clip_id: str, files: dict[str, Path | None], root: Path, fields: dict,
-                info: dict) -> dict:
-    """What the manifest keeps of a clip: id, files (relative to ``root``), hashes, fields."""
-    return {"clip_id": clip_id,
-            "files": {k: (str(p.relative_to(root)) if p else None) for k, p in files.items()},
-            "hashes": {k: file_hash(p) for k, p in files.items() if p}, "fields": fields, **info}
-
-
 # ----------------------------------------------------------------------------- shard cache
 @dataclass
 class Clip:
@@ -179,6 +157,19 @@ class Clip:
     actor: int
     record: dict = field(default_factory=dict)  # clip_id, files, hashes, fields, crop …
     extra: dict = field(default_factory=dict)  # more per-clip arrays (IEMOCAP text)
+
+
+def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
+    """Featurise one clip a corpus ``scan`` listed (``clip_id``, ``label``, ``actor``,
+    ``fields``, ``files``: video, audio, optional landmarks) and keep, for the manifest, its
+    files relative to ``root`` with their hashes; every error names the file at fault."""
+    files = item["files"]
+    mfcc, faces, info = featurise_clip(files["video"], files["audio"], files.get("landmarks"), cfg)
+    record = {"clip_id": item["clip_id"],
+              "files": {k: (str(p.relative_to(root)) if p else None) for k, p in files.items()},
+              "hashes": {k: file_sha256(p, 16) for k, p in files.items() if p},
+              "fields": item["fields"], **info}
+    return Clip(mfcc, faces, item["label"], item["actor"], record)
 
 
 def settings_of(cfg: DataConfig) -> dict:

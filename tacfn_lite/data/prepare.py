@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import DataConfig
 from ..io import atomic_write, atomic_write_text, check_space
-from .media import FORMAT, MANIFEST, file_hash
+from ..provenance import file_sha256
+from .media import FORMAT, MANIFEST, default_cache, process_clip, settings_of
 from .splits import actor_folds
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,24 @@ def prepared_bytes(settings: dict, n_clips: int) -> int:
     ta = 1 + round(settings["sample_rate"] * settings["duration"]) // settings["hop_length"]
     return n_clips * (3 * settings["n_frames"] * settings["image_size"] ** 2
                       + 2 * ta * settings["n_mfcc"] + RECORD_BYTES)
+
+
+def prepare_av(corpus: str, scan, root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
+               *, class_names: tuple[str, ...], protocol: str, strict: bool = False,
+               force: bool = False) -> dict:
+    """Prepare a raw audio-video tree into a shard cache; returns the report (clips, skipped,
+    crops). ``scan(root, strict=)`` lists the clips (see :func:`media.process_clip`) and the
+    skipped files. ``out_dir=None`` writes to :func:`media.default_cache`, which
+    ``load_prepared`` finds from the raw ``--root``; with ``strict`` the first bad file stops
+    the run (nothing written)."""
+    root = Path(root)
+    out = Path(out_dir) if out_dir else default_cache(root, cfg, corpus)
+    items, skipped = scan(root, strict=strict)
+    jobs = (([p for p in it["files"].values() if p], lambda it=it: process_clip(it, root, cfg))
+            for it in items)
+    return write_prepared(corpus, jobs, out, class_names=class_names, settings=settings_of(cfg),
+                          skipped=skipped, strict=strict, force=force,
+                          extra_meta={"root": str(root.resolve()), "protocol": protocol})
 
 
 def write_prepared(corpus: str, clips, out_dir: str | Path, *, class_names: tuple[str, ...],
@@ -67,7 +87,7 @@ def write_prepared(corpus: str, clips, out_dir: str | Path, *, class_names: tupl
 def _sources(sources) -> list[list]:
     """``[[file, hash or None], ...]`` of a job: what a reused shard's clips must still match."""
     names = sources if isinstance(sources, (list, tuple)) else [sources]
-    return [[str(f), file_hash(f) if Path(f).is_file() else None] for f in names]
+    return [[str(f), file_sha256(f, 16) if Path(f).is_file() else None] for f in names]
 
 
 class _Shards:
@@ -104,7 +124,7 @@ class _Shards:
         except (OSError, ValueError):
             return []
         intact = lambda e: (self.tmp / e["file"]).is_file() and (  # noqa: E731
-            file_hash(self.tmp / e["file"]) == e["sha256"])
+            file_sha256(self.tmp / e["file"], 16) == e["sha256"])
         return list(itertools.takewhile(intact, entries))
 
     def _add(self, sources, make) -> None:
@@ -134,7 +154,7 @@ class _Shards:
             self.content.update(np.ascontiguousarray(arrays[k]).tobytes())
         name = f"shard-{len(self.log):05d}.npz"
         atomic_write(self.tmp / name, lambda fh: np.savez(fh, **arrays))
-        self.log.append({"file": name, "n": len(b), "sha256": file_hash(self.tmp / name),
+        self.log.append({"file": name, "n": len(b), "sha256": file_sha256(self.tmp / name, 16),
                          "jobs": self.jobs, "records": self.records[-len(b):],
                          "skipped": self.skipped[self.mark:]})
         atomic_write_text(self.tmp / PROGRESS, json.dumps(self.log))

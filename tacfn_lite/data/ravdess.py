@@ -4,18 +4,14 @@ crops, MFCC, cached shards. Protocol: speech, 8 emotions, 24 actors in 6 actor-i
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import CLASS_NAMES, DataConfig
 from .core import ClipArrays, skip_recorder
-from .media import (Clip, clip_record, default_cache, featurise_clip, load_prepared_corpus,
-                    settings_of)
-from .prepare import write_prepared
-
-log = logging.getLogger(__name__)
+from .media import load_prepared_corpus
+from .prepare import prepare_av
 
 FIELDS = ("modality", "channel", "emotion", "intensity", "statement", "repetition", "actor")
 MODALITIES = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
@@ -44,9 +40,6 @@ class RavdessName:
     def key(self) -> str:
         """The clip's identity without the modality: pairs an mp4 with its wav."""
         return "-".join(getattr(self, f) for f in FIELDS[1:])
-
-    def stem(self, modality: str) -> str:
-        return f"{modality}-{self.key}"
 
 
 def parse_name(path: str | Path) -> RavdessName:
@@ -83,9 +76,9 @@ def parse_name(path: str | Path) -> RavdessName:
     return name
 
 
-def scan(root: str | Path, strict: bool = False, channels: tuple[str, ...] = ("01",)):
-    """Pair the files of a RAVDESS tree. Returns (clips, skipped): clips map a clip key to
-    ``{"name", "video", "audio", "landmarks"}``; skipped lists ``{"file", "reason"}``."""
+def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]]:
+    """Pair the speech files of a RAVDESS tree. Returns (clips, skipped): clips as
+    :func:`media.process_clip` takes them, skipped as ``{"file", "reason"}``."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: RAVDESS root folder not found")
@@ -101,7 +94,7 @@ def scan(root: str | Path, strict: bool = False, channels: tuple[str, ...] = ("0
         except ValueError as exc:
             skip(path, str(exc).split(": ", 1)[1])
             continue
-        if name.channel not in channels:
+        if name.channel != "01":
             skipped.append({"file": str(path), "reason": "song channel: not in the speech protocol"})
             continue
         group = groups.setdefault(name.key, {"name": name})
@@ -109,7 +102,7 @@ def scan(root: str | Path, strict: bool = False, channels: tuple[str, ...] = ("0
             skip(path, f"duplicate of {group[name.modality]}")
             continue
         group[name.modality] = path
-    clips = {}
+    clips = []
     for key, g in sorted(groups.items()):
         video, audio = g.get("01") or g.get("02"), g.get("03") or g.get("01")
         if video is None or audio is None:
@@ -118,35 +111,18 @@ def scan(root: str | Path, strict: bool = False, channels: tuple[str, ...] = ("0
                                               else "speech wav or audio track") + " for this clip")
             continue
         name = g["name"]
-        csv = csvs.get(video.stem) or csvs.get(name.stem("01")) or csvs.get(name.stem("02"))
-        clips[key] = {"name": name, "video": video, "audio": audio, "landmarks": csv}
+        csv = csvs.get(video.stem) or csvs.get(f"01-{key}") or csvs.get(f"02-{key}")
+        clips.append({"clip_id": f"ravdess-{key}", "label": name.label, "actor": int(name.actor),
+                      "fields": {f: getattr(name, f) for f in FIELDS[1:]},
+                      "files": {"video": video, "audio": audio, "landmarks": csv}})
     return clips, skipped
-
-
-def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
-    """Decode, crop and featurise one clip; every error names the file at fault."""
-    name, files = item["name"], {k: item[k] for k in ("video", "audio", "landmarks")}
-    mfcc, faces, info = featurise_clip(*files.values(), cfg)
-    fields = {f: getattr(name, f) for f in FIELDS[1:]}
-    return Clip(mfcc, faces, name.label, int(name.actor),
-                clip_record(f"ravdess-{name.key}", files, root, fields, info))
 
 
 def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
             strict: bool = False, force: bool = False) -> dict:
-    """Prepare a RAVDESS tree into a shard cache; returns the report (clips, skipped, crops).
-
-    ``out_dir=None`` writes to :func:`media.default_cache`, which ``load_prepared`` finds from
-    the raw ``--root``. With ``strict=True`` the first bad file stops the run (nothing written).
-    """
-    root = Path(root)
-    out = Path(out_dir) if out_dir else default_cache(root, cfg, "ravdess")
-    items, skipped = scan(root, strict=strict)
-    jobs = (([it["video"], it["audio"], it["landmarks"] or it["video"]],
-             lambda it=it: process_clip(it, root, cfg)) for it in items.values())
-    return write_prepared("ravdess", jobs, out, class_names=CLASS_NAMES,
-                          settings=settings_of(cfg), skipped=skipped, strict=strict, force=force,
-                          extra_meta={"root": str(root.resolve()), "protocol": "speech, 8 emotions"})
+    """Prepare a RAVDESS tree into a shard cache: :func:`prepare.prepare_av`."""
+    return prepare_av("ravdess", scan, root, out_dir, cfg, class_names=CLASS_NAMES,
+                      protocol="speech, 8 emotions", strict=strict, force=force)
 
 
 def load_prepared(cfg: DataConfig) -> ClipArrays:
