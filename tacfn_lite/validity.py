@@ -94,7 +94,7 @@ def selection_rollout(model: nn.Module, audio: torch.Tensor,
     enc = model.audio_encoder
     layers = enc.transformer["layers"]
     seen = []  # the first layer's input: CNN features plus time encoding
-    hook = layers[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    hook = layers[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
     enc(audio)
     hook.remove()
     x, L = seen[0], seen[0].shape[1]  # (B, Ta, D)
