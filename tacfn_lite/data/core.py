@@ -24,10 +24,8 @@ class Batch:
     video_mask: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
-        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return replace(self, audio=move(self.audio), video=move(self.video),
-                       label=move(self.label), audio_mask=move(self.audio_mask),
-                       video_mask=move(self.video_mask))
+        return replace(self, **{k: v.to(device, non_blocking=True) for k, v in vars(self).items()
+                                if isinstance(v, torch.Tensor)})
 
     def __len__(self) -> int:
         return int(self.label.shape[0])
@@ -54,8 +52,8 @@ class ClipArrays:
     def __post_init__(self) -> None:
         n = len(self.labels)
         for name in ("audio", "video", "actors", "clip_ids"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"ClipArrays.{name}: expected {n} rows, got {len(getattr(self, name))}")
+            if (got := len(getattr(self, name))) != n:
+                raise ValueError(f"ClipArrays.{name}: expected {n} rows, got {got}")
         features = self.video.ndim == 3 and np.issubdtype(self.video.dtype, np.floating)
         if not features and (self.video.ndim != 5 or self.video.shape[-1] != 3):
             raise ValueError(f"ClipArrays.video: expected shape (N, T, H, W, 3) uint8 frames or "
@@ -79,7 +77,8 @@ def to_batch(arrays: ClipArrays, idx: np.ndarray | list[int]) -> Batch:
     video = torch.from_numpy(np.ascontiguousarray(arrays.video[idx]))  # (B, T, H, W, 3) uint8
     # feature corpora: (B, T, Fv) float vectors, passed as they are; frames → (B, T, 3, H, W)
     video = video.float() if video.ndim == 3 else video.permute(0, 1, 4, 2, 3).float().div_(255.0)
-    audio = torch.from_numpy(np.ascontiguousarray(arrays.audio[idx], dtype=np.float32))  # (B, Ta, F)
+    # (B, Ta, F) float32
+    audio = torch.from_numpy(np.ascontiguousarray(arrays.audio[idx], dtype=np.float32))
     mask = lambda a: None if a is None else torch.from_numpy(np.asarray(a[idx]))  # noqa: E731
     return Batch(audio, video, torch.from_numpy(np.asarray(arrays.labels[idx], dtype=np.int64)),
                  [str(c) for c in arrays.clip_ids[idx]], mask(arrays.audio_mask),
@@ -114,11 +113,7 @@ class ClipDataset(Dataset):
         return to_batch(self.arrays, idx)
 
 
-def collate_batches(items: Batch | list[Batch]) -> Batch:
-    """``collate_fn`` for :class:`ClipDataset`: batches arrive whole from ``__getitems__``."""
-    if isinstance(items, Batch):
-        return items
-    cat = lambda name: (None if getattr(items[0], name) is None  # noqa: E731
-                        else torch.cat([getattr(b, name) for b in items]))
-    return Batch(cat("audio"), cat("video"), cat("label"), [c for b in items for c in b.clip_id],
-                 cat("audio_mask"), cat("video_mask"))
+def collate_batches(batch: Batch) -> Batch:
+    """``collate_fn`` for :class:`ClipDataset`: the DataLoader fetches each batch whole with
+    ``__getitems__``, so there is nothing left to collate."""
+    return batch

@@ -31,16 +31,9 @@ class Overlap:
 
 
 def clip_fields(arrays) -> dict[str, dict]:
-    """Per-clip fields for a manifest: actor and a hash of the clip's decoded audio + video.
-
-    A loader may supply its own (``arrays.meta["clip_fields"]``: clip id → fields such as
-    ``utterance`` or a source-file hash); those are kept and the missing ones filled in.
-
-    Args:
-        arrays: a ``ClipArrays`` (audio ``(N, Ta, F)``, video ``(N, T, H, W, 3)``).
-    Returns:
-        ``{clip_id: {"actor": int, "content_hash": str, ...}}``.
-    """
+    """Per-clip fields of a ``ClipArrays`` for a manifest: ``{clip_id: {"actor": int,
+    "content_hash": str (of the decoded audio + video), ...}}``. Fields a loader supplies in
+    ``arrays.meta["clip_fields"]`` (``utterance``, a source-file hash) are kept."""
     given = (arrays.meta or {}).get("clip_fields") or {}
     out = {}
     for i, cid in enumerate(arrays.clip_ids):
@@ -72,18 +65,18 @@ def _collect(manifest: dict, kind: str) -> dict[str, dict[str, list[str]]]:
     return table
 
 
-def find_overlaps(manifest: dict) -> list[Overlap]:
+def find_overlaps(manifest: dict, source: str = "manifest") -> list[Overlap]:
     """Every actor, utterance, content hash or clip id present in more than one split.
 
     Args:
         manifest: from ``data.splits.make_manifest``: ``splits[name]["actors"|"clips"]`` and
-            optional ``clip_fields[clip_id]`` (``actor``, ``utterance``, ``content_hash`` of the
-            decoded arrays or the source file).
+            optional ``clip_fields[clip_id]`` (see :func:`clip_fields`).
+        source: names the manifest in the error raised when it is malformed.
     Returns:
         Overlaps sorted by kind (actor, utterance, content, clip) then key; empty when clean.
     """
     if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict):
-        raise ValueError("manifest: expected a JSON object with a 'splits' mapping")
+        raise ValueError(f"{source}: expected a JSON object with a 'splits' mapping")
     found = []
     for kind in KINDS:
         for key, by_split in _collect(manifest, kind).items():
@@ -94,7 +87,7 @@ def find_overlaps(manifest: dict) -> list[Overlap]:
 
 def check_manifest(manifest: dict, source: str = "manifest", max_listed: int = 10) -> None:
     """Raise ``ValueError`` naming what the splits share; return quietly when they share nothing."""
-    overlaps = find_overlaps(manifest)
+    overlaps = find_overlaps(manifest, source)
     if not overlaps:
         return
     counts = {k: sum(o.kind == k for o in overlaps) for k in KINDS}
@@ -102,11 +95,12 @@ def check_manifest(manifest: dict, source: str = "manifest", max_listed: int = 1
     lines = [o.describe() for o in overlaps[:max_listed]]
     if len(overlaps) > max_listed:
         lines.append(f"… and {len(overlaps) - max_listed} more")
-    raise ValueError(f"{source}: split leak ({head} shared across splits):\n  " + "\n  ".join(lines))
+    listed = "\n  ".join(lines)
+    raise ValueError(f"{source}: split leak ({head} shared across splits):\n  {listed}")
 
 
-def load_manifest(path: str | Path) -> dict:
-    """Read a manifest JSON; ``ValueError`` naming the file when missing or malformed."""
+def check_splits(path: str | Path) -> dict:
+    """Check the manifest at ``path`` (``tacfn-lite check-splits``); a summary when clean."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: manifest not found")
@@ -114,14 +108,6 @@ def load_manifest(path: str | Path) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict):
-        raise ValueError(f"{path}: expected a JSON object with a 'splits' mapping")
-    return manifest
-
-
-def check_splits(path: str | Path) -> dict:
-    """Check the manifest at ``path`` (``tacfn-lite check-splits``); a summary when clean."""
-    manifest = load_manifest(path)
     check_manifest(manifest, source=str(path))
     fields = manifest.get("clip_fields") or {}
     checked = [k for k, f in (("utterance", "utterance"), ("content", "content_hash"))

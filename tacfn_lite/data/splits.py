@@ -1,12 +1,11 @@
-"""Actor-independent splits, hashed JSON manifests and leak checks (DESIGN §4, notebooks 00, 09):
-6 folds of contiguous actor groups; test actors are never seen in training, validation actors are
-drawn from the training actors only."""
+"""Actor-independent splits and hashed JSON manifests (DESIGN §4, notebooks 00, 09): 6 folds of
+contiguous actor groups; validation actors are drawn from the training actors only. The leak
+checker that every training runs on the manifest is ``leakage.py``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -33,20 +32,8 @@ def split_indices(actors: np.ndarray, fold: int, seed: int = 0,
     rng = np.random.default_rng([seed, fold, 7])
     val = sorted(int(a) for a in rng.choice(rest, size=len(test), replace=False))
     train = [a for a in rest if a not in val]
-    out = {name: np.flatnonzero(np.isin(actors, group))
-           for name, group in (("train", train), ("val", val), ("test", test))}
-    check_no_actor_leak(actors, out)
-    return out
-
-
-def check_no_actor_leak(actors: np.ndarray, split: dict[str, np.ndarray]) -> None:
-    """Raise ``ValueError`` naming the actors shared between any two splits."""
-    names = list(split)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            shared = set(actors[split[a]].tolist()) & set(actors[split[b]].tolist())
-            if shared:
-                raise ValueError(f"actor leak: actors {sorted(shared)} are in both {a} and {b}")
+    return {name: np.flatnonzero(np.isin(actors, group))
+            for name, group in (("train", train), ("val", val), ("test", test))}
 
 
 def make_manifest(clip_ids: np.ndarray, actors: np.ndarray, split: dict[str, np.ndarray],
@@ -57,9 +44,3 @@ def make_manifest(clip_ids: np.ndarray, actors: np.ndarray, split: dict[str, np.
                        for name, idx in split.items()}, **(extra or {})}
     blob = json.dumps(body, sort_keys=True).encode()
     return {**body, "hash": hashlib.sha256(blob).hexdigest()[:16]}
-
-
-def save_manifest(manifest: dict, path: str | Path) -> Path:
-    from ..io import atomic_write_text
-
-    return atomic_write_text(Path(path), json.dumps(manifest, indent=1, sort_keys=True))
