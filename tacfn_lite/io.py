@@ -1,28 +1,17 @@
-"""Atomic file writes (temp file in the same folder + rename) and safe checkpoint loading."""
+"""Atomic file writes (temp file in the same folder + rename), JSON files and safe checkpoint
+loading."""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where /proc allows (no import-time state)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write(path: str | Path, write) -> Path:
@@ -35,12 +24,14 @@ def atomic_write(path: str | Path, write) -> Path:
     path, tmp = Path(path), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        # a new file of its own (O_EXCL) with the usual mode: 0666 less the process umask
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        tmp = name
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp:
@@ -48,7 +39,8 @@ def atomic_write(path: str | Path, write) -> Path:
         err = exc.__context__ if _torch_writer_error(exc) else exc
         if not isinstance(err, OSError):
             if err is not exc:  # torch's writer failed without saying why
-                raise OSError(errno.EIO, f"torch could not write the file ({exc})", str(path)) from exc
+                raise OSError(errno.EIO, f"torch could not write the file ({exc})",
+                              str(path)) from exc
             raise
         raise OSError(err.errno, err.strerror or str(err), str(path)) from exc
     return path
@@ -77,6 +69,28 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
+def to_jsonable(value: Any) -> Any:
+    """``value`` with NumPy arrays and scalars and torch tensors turned into lists and numbers."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def write_json(path: str | Path, value: Any, sort_keys: bool = False) -> Path:
+    """Write ``value`` (after :func:`to_jsonable`) as indented JSON, atomically."""
+    return atomic_write_text(path, json.dumps(to_jsonable(value), indent=1, sort_keys=sort_keys))
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """The JSON in ``path``; ``ValueError`` naming the file and ``what`` it is when invalid."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: {what} is not valid JSON ({exc})") from exc
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return atomic_write(path, lambda fh: torch.save(obj, fh))
 
@@ -89,7 +103,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/corrupt files
-        raise ValueError(f"{path}: not a readable tacfn-lite checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(f"{path}: not a readable tacfn-lite checkpoint "
+                         f"({type(exc).__name__}: {exc})") from exc
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise ValueError(f"{path}: checkpoint lacks 'model'/'config' entries")
     return ckpt
