@@ -4,14 +4,13 @@ Printed by ``tacfn-lite evaluate``; notebook 08 and the report link it."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from .config import RunConfig
-from .io import atomic_write_text
+from .io import atomic_write_text, read_json, write_json
 from .provenance import device_name, file_sha256, package_versions
 
 CARD_JSON, CARD_MD = "model_card.json", "model_card.md"
@@ -71,19 +70,21 @@ def _pct(x) -> str:
 
 def card_markdown(card: dict) -> str:
     """Human-readable Markdown of a card (the JSON holds everything, per class included)."""
-    d, s, t = card["data"], card["splits"], card["training"]
+    d, s, t, sel = card["data"], card["splits"], card["training"], card["selection"]
     what = d["name"] + (f" / {d['variant']} / {d['size']}" if d.get("variant") else "")
     lines = [
         f"# Model card: {card['model']} on {what}",
         "",
-        f"- Checkpoint: `{card['checkpoint']['path']}` (sha256 `{card['checkpoint']['sha256'][:16]}…`)",
+        (f"- Checkpoint: `{card['checkpoint']['path']}` "
+         f"(sha256 `{card['checkpoint']['sha256'][:16]}…`)"),
         f"- Data: {what}, fold {d['fold']}, data hash `{d['hash']}`",
         f"- Licence: {d['licence']}",
         f"- Split manifest hash `{s['manifest_hash']}`; actors per split: "
         + "; ".join(f"{k} {v}" for k, v in s["actors"].items()),
-        (f"- Seed {card['seed']}; epoch {card['selection']['best_epoch']} picked on validation "
-         f"({card['selection']['epochs_run']} of {card['selection']['epochs_planned']} epochs run)"),
-        f"- Trained on {t['device']} in {t['seconds']:.1f} s ({t['seconds_per_epoch']:.2f} s/epoch)",
+        (f"- Seed {card['seed']}; epoch {sel['best_epoch']} picked on validation "
+         f"({sel['epochs_run']} of {sel['epochs_planned']} epochs run)"),
+        (f"- Trained on {t['device']} in {t['seconds']:.1f} s "
+         f"({t['seconds_per_epoch']:.2f} s/epoch)"),
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in card["versions"].items() if v),
         "",
         "| split | n | accuracy | UAR | macro F1 | majority class | chance |",
@@ -106,24 +107,13 @@ def write_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict |
     card = build_card(cfg, history, checkpoint, manifest, device)
     folder = Path(checkpoint).parent
     atomic_write_text(folder / CARD_MD, card_markdown(card))
-    return atomic_write_text(folder / CARD_JSON, json.dumps(card, indent=1, default=_jsonable))
-
-
-def _jsonable(x):
-    if hasattr(x, "tolist"):  # numpy scalars and arrays in metric dicts
-        return x.tolist()
-    raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
+    return write_json(folder / CARD_JSON, card)
 
 
 def load_card(checkpoint: str | Path) -> dict | None:
     """The card next to ``checkpoint`` (``None`` when there is none); warns nothing."""
     path = Path(checkpoint).parent / CARD_JSON
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: model card is not valid JSON ({exc})") from exc
+    return read_json(path, "model card") if path.is_file() else None
 
 
 def card_matches(card: dict, checkpoint: str | Path) -> bool:

@@ -4,7 +4,6 @@ encoder outputs as input) and seconds per epoch."""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 from .checkpoints import load_model
 from .config import MODELS, RunConfig
 from .data import load_arrays
-from .io import atomic_write_text
+from .io import read_json, write_json
 from .model import build_model, count_parameters
 from .provenance import machine_info
 from .train import train_model
@@ -63,7 +62,7 @@ def _finished_run(cfg: RunConfig) -> dict | None:
         return None
     if load_model(out / "best.pt")[1] != cfg:
         return None
-    hist = json.loads((out / "history.json").read_text())
+    hist = read_json(out / "history.json")
     return hist if len(hist["epochs"]) == cfg.train.epochs or cfg.train.patience else None
 
 
@@ -75,27 +74,28 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
     and a run cut short resumes from its ``last.pt``.
     """
     arrays = load_arrays(base.data, progress=progress)
-    rows = {}
+    rows, baselines = {}, None
     for name in models:
-        runs = []
+        mcfg, runs = replace(base, model=replace(base.model, model=name)), []
         for seed in seeds:
-            cfg = replace(base, model=replace(base.model, model=name),
-                          train=replace(base.train, seed=seed,
-                                        out_dir=str(Path(out_dir) / f"{name}_s{seed}")))
+            cfg = replace(mcfg, train=replace(base.train, seed=seed,
+                                              out_dir=str(Path(out_dir) / f"{name}_s{seed}")))
             hist = _finished_run(cfg)
             if hist is None:
                 _, trained = train_model(cfg, arrays=arrays, progress=progress, resume=True)
                 hist = trained.to_dict()
-            runs.append({"seed": seed, "test_accuracy": hist["test"]["accuracy"],
-                         "test_macro_f1": hist["test"]["macro_f1"], "test_uar": hist["test"]["uar"],
-                         "val_accuracy": hist["best_val_accuracy"], "best_epoch": hist["best_epoch"],
+            test = hist["test"]  # every run shares the test split: its majority class and chance
+            baselines = {"majority": test["majority_baseline"], "chance": test["chance_baseline"]}
+            runs.append({"seed": seed, "test_accuracy": test["accuracy"],
+                         "test_macro_f1": test["macro_f1"], "test_uar": test["uar"],
+                         "val_accuracy": hist["best_val_accuracy"],
+                         "best_epoch": hist["best_epoch"],
                          "seconds_per_epoch": hist["seconds_per_epoch"]})
         acc = np.array([r["test_accuracy"] for r in runs])
         rows[name] = {
             "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std(ddof=0)),
             "test_macro_f1_mean": float(np.mean([r["test_macro_f1"] for r in runs])),
-            "params": count_parameters(build_model(replace(base.model, model=name))),
-            "fusion_flops": fusion_flops(replace(base, model=replace(base.model, model=name))),
+            "params": count_parameters(build_model(mcfg.model)), "fusion_flops": fusion_flops(mcfg),
             "seconds_per_epoch": float(np.median([r["seconds_per_epoch"] for r in runs])),
             "runs": runs,
         }
@@ -105,24 +105,13 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
         "ceilings": (arrays.meta or {}).get("ceilings"),
         "data_hash": (arrays.meta or {}).get("content_hash"),
         "machine": machine_info(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "baselines": split_baselines(base, arrays), "models": rows}
-
-
-def split_baselines(cfg: RunConfig, arrays) -> dict:
-    """Accuracy of always predicting the test split's majority class, and of chance (1/C)."""
-    from .data.splits import split_indices
-
-    fixed = (arrays.meta or {}).get("fixed_split")
-    idx = np.asarray(fixed["test"]) if fixed else split_indices(
-        arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)["test"]
-    counts = np.bincount(arrays.labels[idx], minlength=cfg.model.n_classes)
-    return {"majority": float(counts.max() / counts.sum()), "chance": 1.0 / cfg.model.n_classes}
+        "baselines": baselines, "models": rows}
 
 
 def format_table(result: dict) -> str:
     """Markdown table of a :func:`compare` result."""
-    lines = ["| model | test acc (mean ± std) | UAR | macro F1 | params | fusion FLOPs | s/epoch |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [("| model | test acc (mean ± std) | UAR | macro F1 | params | fusion FLOPs "
+              "| s/epoch |"), "|---|---|---|---|---|---|---|"]
     for name, r in result["models"].items():
         uar = np.mean([run["test_uar"] for run in r["runs"]])  # mean per-class recall
         lines.append(f"| {name} | {100 * r['test_accuracy_mean']:.1f} ± "
@@ -142,4 +131,5 @@ def format_table(result: dict) -> str:
 
 
 def save_result(result: dict, path: str | Path, command: str) -> Path:
-    return atomic_write_text(path, json.dumps({**result, "command": command}, indent=1))
+    """Write a :func:`compare` result as JSON with the command that produced it."""
+    return write_json(path, {**result, "command": command})

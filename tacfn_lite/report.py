@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .frontpage import index_html
-from .io import atomic_write, atomic_write_text
+from .io import atomic_write, atomic_write_text, read_json, to_jsonable, write_json
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +33,6 @@ class ReportError(RuntimeError):
     """A notebook failed; the message names the notebook and the cell."""
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # 0-d torch tensor
-        return value.item()
-    return value
-
-
 def record(key: str, value: Any, run_dir: str | Path | None) -> Any:
     """Store ``value`` (JSON-able: numbers, strings, lists, dicts) under ``key`` in
     ``run_dir/metrics.json`` and return it. With ``run_dir=None`` nothing is written.
@@ -56,25 +40,17 @@ def record(key: str, value: Any, run_dir: str | Path | None) -> Any:
     Notebooks call this for every number the report should keep, e.g.
     ``record("04.tacfn.test_accuracy", acc, run_dir)``; keys are ``<notebook>.<what>``.
     """
-    value = _jsonable(value)
-    if run_dir is None:
-        return value
-    path = Path(run_dir) / METRICS_FILE
-    metrics = load_metrics(run_dir)
-    metrics[key] = value
-    atomic_write_text(path, json.dumps(metrics, indent=1, sort_keys=True))
+    value = to_jsonable(value)
+    if run_dir is not None:
+        metrics = {**load_metrics(run_dir), key: value}
+        write_json(Path(run_dir) / METRICS_FILE, metrics, sort_keys=True)
     return value
 
 
 def load_metrics(run_dir: str | Path) -> dict:
     """The metrics recorded so far in ``run_dir`` (empty dict when none)."""
     path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    return read_json(path, "metrics file") if path.exists() else {}
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -133,7 +109,8 @@ def check_params(params: dict, notebooks: list[Path]) -> None:
             raise ValueError(f"--param {key}={value!r}: expected {type(want).__name__} "
                              f"(the parameters cell has {key} = {want!r})")
     if params.get("variant", VARIANTS[0]) not in VARIANTS:
-        raise ValueError(f"--param variant={params['variant']!r}: choose from {', '.join(VARIANTS)}")
+        raise ValueError(f"--param variant={params['variant']!r}: choose from "
+                         f"{', '.join(VARIANTS)}")
     try:
         resolve_device(params.get("device", "auto"))
     except (RuntimeError, ValueError) as exc:
@@ -186,12 +163,12 @@ class ReportOptions:
 
 def _parameters(opts: ReportOptions, run_dir: Path) -> dict:
     repo = opts.repo.resolve()
-    params = {**DEFAULT_PARAMETERS, **opts.params, "quick": opts.quick, "run_dir": run_dir,
+    params = {**DEFAULT_PARAMETERS, "quick": opts.quick, "run_dir": run_dir,
               "checkpoint_dir": opts.checkpoint_dir or run_dir / "checkpoints",
-              "figures_dir": opts.figures_dir or run_dir / "figures", "cache_dir": opts.cache_dir}
+              "figures_dir": opts.figures_dir or run_dir / "figures", "cache_dir": opts.cache_dir,
+              **opts.params}  # `quick` is not a --param (check_params)
     for key in PATH_PARAMETERS:  # notebooks run in notebooks/: hand them absolute paths
-        p = Path(opts.params.get(key, params[key]))
-        params[key] = str(p if p.is_absolute() else repo / p)
+        params[key] = str(repo / params[key])  # an absolute path stays as it is
     return params
 
 
@@ -279,7 +256,7 @@ def run_report(opts: ReportOptions) -> Path:
         "notebooks": entries, "figures": figures, "figures_dir": params["figures_dir"],
         "metrics": load_metrics(run_dir),
     }
-    atomic_write_text(run_dir / "run.json", json.dumps(_jsonable(run), indent=1))
+    write_json(run_dir / "run.json", run)
     atomic_write_text(run_dir / "index.html", index_html(run, run_dir))
     if opts.update_figures and not failed:  # the README's figures change only on request
         for name in figures:

@@ -58,6 +58,13 @@ def test_card_stops_matching_when_the_checkpoint_changes(trained, tmp_path):
     assert not card_matches(load_card(out / "best.pt"), other)
 
 
+def test_a_broken_card_is_an_error_naming_its_file(tmp_path):
+    assert load_card(tmp_path / "best.pt") is None  # no card: nothing to report
+    (tmp_path / CARD_JSON).write_text("{not json")
+    with pytest.raises(ValueError, match=f"{tmp_path / CARD_JSON}: model card is not valid JSON"):
+        load_card(tmp_path / "best.pt")
+
+
 def test_real_corpus_licences_are_named():
     assert "CC BY-NC-SA 4.0" in LICENCES["ravdess"]
     assert "ODbL" in LICENCES["cremad"]
