@@ -9,11 +9,12 @@ import tempfile
 from dataclasses import replace
 
 import numpy as np
+
 from .config import RunConfig, get_config
 from .data import make_loaders
 from .data.core import ClipArrays
-from .data.splits import make_manifest, split_indices
 from .data.leakage import find_overlaps
+from .data.splits import make_manifest, split_indices
 from .model import build_model
 from .runtime import resolve_device, seed_everything
 from .train import fit, run_epoch
@@ -115,15 +116,15 @@ def run_protocols(cfg: RunConfig, arrays: ClipArrays, seeds: tuple[int, ...] = (
         return [r[rule]["test_accuracy"] for r in runs if r["split"] == split]
 
     honest = _mean_std(numbers("actor", "on_val"))
-    summary = {
-        "epoch_pick": {"on_val": honest, "on_test": _mean_std(numbers("actor", "on_test"))},
-        "split": {"actor": honest, "random": _mean_std(numbers("random", "on_val"))},
+    on_test, random = _mean_std(numbers("actor", "on_test")), _mean_std(numbers("random", "on_val"))
+    summary = {  # inflation: the pitfall number minus the honest one
+        "epoch_pick": {"on_val": honest, "on_test": on_test,
+                       "inflation": on_test["mean"] - honest["mean"]},
+        "split": {"actor": honest, "random": random, "inflation": random["mean"] - honest["mean"]},
         "seeds": {"mean": honest["mean"], "std": honest["std"], "best_single": honest["max"],
-                  "worst_single": honest["min"], "n": len(seeds)},
+                  "worst_single": honest["min"], "n": len(seeds),
+                  "inflation": honest["max"] - honest["mean"]},
     }
-    for key, (a, b) in {"epoch_pick": ("on_val", "on_test"), "split": ("actor", "random")}.items():
-        summary[key]["inflation"] = summary[key][b]["mean"] - summary[key][a]["mean"]
-    summary["seeds"]["inflation"] = honest["max"] - honest["mean"]
     summary["leaks"] = {
         name: sorted({o.kind for o in find_overlaps(
             make_manifest(arrays.clip_ids, arrays.actors, split))})
@@ -136,7 +137,7 @@ def run_protocols(cfg: RunConfig, arrays: ClipArrays, seeds: tuple[int, ...] = (
 def summary_rows(result: dict) -> list[dict]:
     """One row per pitfall (honest vs pitfall number in %, and the difference), for tables."""
     s = result["summary"]
-    pct = lambda d: f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"  # noqa: E731
+    pct = lambda d: f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"
     rows = (("epoch picked on test", "epoch_pick", s["epoch_pick"]["on_val"],
              pct(s["epoch_pick"]["on_test"])),
             ("random clip split", "split", s["split"]["actor"], pct(s["split"]["random"])),
