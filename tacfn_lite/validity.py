@@ -11,9 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import explain
 from .data.core import Batch, ClipArrays, to_batch
-from .explain import (integrated_gradients, make_baselines, modality_ablation,
-                      modality_importance_per_class, randomised_copy, rank_correlation)
 from .fusion import FusionOutput
 from .inference import predict_arrays
 
@@ -153,7 +152,7 @@ def perturbation_curve(model: nn.Module, audio: torch.Tensor, video: torch.Tenso
         raise ValueError(f"mode: expected 'deletion' or 'insertion', got {mode!r}")
     B, Ta = audio_scores.shape
     grid, size = tuple(video_scores.shape[1:]), (video.shape[1], video.shape[3], video.shape[4])
-    base_a, base_v = make_baselines(baseline, audio, video)
+    base_a, base_v = explain.make_baselines(baseline, audio, video)
     scores = torch.cat([audio_scores, video_scores.flatten(1)], 1)  # (B, U)
     U = scores.shape[1]
     rank = scores.argsort(1, descending=True).argsort(1)  # (B, U): 0 = the best unit
@@ -264,7 +263,7 @@ def _map_scores(out: FusionOutput, keep: torch.Tensor, sub: Batch) -> dict[str, 
 
 def _ig_scores(model: nn.Module, sub: Batch, baseline: str, n_steps: int):
     """IG of the true class: pointing of its audio-frame and pixel maps, completeness."""
-    attr = integrated_gradients(model, sub.audio, sub.video, sub.label, baseline,
+    attr = explain.integrated_gradients(model, sub.audio, sub.video, sub.label, baseline,
                                 n_steps=n_steps, max_error=None)
     am, vm = sub.audio_mask, sub.video_mask
     return attr, {"ig_audio_hit": pointing_game(attr.audio_time(), am),
@@ -295,13 +294,13 @@ def _randomised_scores(model: nn.Module, randomised: nn.Module, sub: Batch, unit
     ra, rv = unit_scores(r_attr, grid)  # same units as the trained model's
     trained = torch.cat([units[0], units[1].flatten(1)], 1)  # (b, U)
     random_units = torch.cat([ra, rv.flatten(1)], 1)
-    scores = {"ig_rank_corr": rank_correlation(trained.abs(), random_units.abs()),
-              "ig_signed_rank_corr": rank_correlation(trained, random_units),
+    scores = {"ig_rank_corr": explain.rank_correlation(trained.abs(), random_units.abs()),
+              "ig_signed_rank_corr": explain.rank_correlation(trained, random_units),
               "ig_audio_pointing": r_ig["ig_audio_hit"], "ig_video_pointing": r_ig["ig_video_hit"]}
     if out_weight is not None:
         with torch.no_grad():
             r_weight = randomised(sub.audio, sub.video).video_weight
-        scores["video_weight_rank_corr"] = rank_correlation(out_weight, r_weight)
+        scores["video_weight_rank_corr"] = explain.rank_correlation(out_weight, r_weight)
     return scores
 
 
@@ -330,7 +329,7 @@ def _summarise(per_clip: dict[str, list], curves: dict[str, list], n_clips: int,
     n_correct = int(correct.sum())
     maps = {name: Pointing(mean(f"{name}_hit"), mean(f"{name}_chance"))
             for name in MAP_MASKS if per_clip.get(f"{name}_hit")}
-    per_class = modality_importance_per_class(importance, labels, n_classes)
+    per_class = explain.modality_importance_per_class(importance, labels, n_classes)
     return ValidityTable(
         n_clips=n_clips, accuracy=float(correct.float().mean()), n_correct=n_correct,
         baseline=baseline, ig_steps=n_steps, maps=maps,
@@ -358,7 +357,7 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
     if arrays.audio_mask is None or arrays.video_mask is None:
         raise ValueError("validity_table needs ground-truth audio_mask and video_mask (SynthAV)")
     model, idx = model.eval(), np.asarray(idx)
-    gen, randomised = torch.Generator().manual_seed(seed), randomised_copy(model, seed)
+    gen, randomised = torch.Generator().manual_seed(seed), explain.randomised_copy(model, seed)
     per_clip: dict[str, list] = {}
     curves: dict[str, list] = {}
     n_rand_left = n_randomised
@@ -367,8 +366,8 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
         batch = to_batch(arrays, idx[start:start + batch_size])
         out = _rows(outputs, torch.arange(start, start + len(batch)))
         correct = out.logits.argmax(-1) == batch.label  # (B,)
-        _add(per_clip, {"correct": correct, "labels": batch.label, "ablation": modality_ablation(
-            model, batch.audio, batch.video, batch.label, "zeros")})
+        ablation = explain.modality_ablation(model, batch.audio, batch.video, batch.label, "zeros")
+        _add(per_clip, {"correct": correct, "labels": batch.label, "ablation": ablation})
         keep = correct.nonzero()[:, 0]
         if not len(keep):
             continue
