@@ -5,8 +5,8 @@ accuracy / weighted F1 per emotion (:func:`binary_metrics`). Source tokens = tex
 from __future__ import annotations
 
 import codecs
-import logging
 import pickle
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +17,13 @@ from .core import ClipArrays
 from .media import Clip, arrays_from_cache, default_cache, find_cache, read_manifest
 from .prepare import write_prepared
 
-log = logging.getLogger(__name__)
-
 CLASS_NAMES = ("neutral", "happy", "sad", "angry")
 SPLITS = {"train": "train", "valid": "val", "test": "test"}  # MulT name → kit name
 # The pickle names no speakers: each split gets one placeholder "actor" (negative = unknown),
 # so the actor leak check is vacuous here; clip and content checks still run.
 PLACEHOLDER_ACTOR = {"train": -1, "valid": -2, "test": -3}
 MODALITIES = ("text", "audio", "vision")
-PICKLE_NAMES = ("iemocap_data.pkl",)
+PICKLE_NAME = "iemocap_data.pkl"
 
 
 def _numpy_globals() -> dict[tuple[str, str], object]:
@@ -79,12 +77,10 @@ def safe_load(path: str | Path):
 def find_pickle(root: str | Path) -> Path:
     """``root`` itself when it is a file, else ``root/iemocap_data.pkl``."""
     root = Path(root)
-    if root.is_file():
-        return root
-    for name in PICKLE_NAMES:
-        if (root / name).is_file():
-            return root / name
-    raise ValueError(f"{root}: no {' or '.join(PICKLE_NAMES)} found (MulT aligned IEMOCAP pickle)")
+    path = root if root.is_file() else root / PICKLE_NAME
+    if not path.is_file():
+        raise ValueError(f"{root}: no {PICKLE_NAME} found (MulT aligned IEMOCAP pickle)")
+    return path
 
 
 def validate(data, path: Path) -> dict[str, dict[str, np.ndarray]]:
@@ -96,7 +92,8 @@ def validate(data, path: Path) -> dict[str, dict[str, np.ndarray]]:
     for split in SPLITS:
         part = data[split]
         if not isinstance(part, dict):
-            raise ValueError(f"{path}: {split}: expected a dict of arrays, got {type(part).__name__}")
+            raise ValueError(f"{path}: {split}: expected a dict of arrays, "
+                             f"got {type(part).__name__}")
         for key in ("labels", *MODALITIES):
             if not isinstance(part.get(key), np.ndarray):
                 raise ValueError(f"{path}: {split}/{key}: missing or not a numpy array")
@@ -113,11 +110,9 @@ def validate(data, path: Path) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def single_labels(labels: np.ndarray) -> np.ndarray:
-    """``(N, 4, 2)`` one-hot absent/present → class index ``(N,)``, -1 unless exactly one
-    emotion is present."""
-    present = labels.argmax(-1) if labels.ndim == 3 else (labels > 0).astype(int)  # (N, 4)
-    return np.where(present.sum(1) == 1, present.argmax(1), -1)
+def present_emotions(labels: np.ndarray) -> np.ndarray:
+    """``(N, 4, 2)`` one-hot absent/present (or ``(N, 4)`` scores) → ``(N, 4)`` 0/1 present."""
+    return labels.argmax(-1) if labels.ndim == 3 else (labels > 0).astype(int)
 
 
 def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
@@ -129,35 +124,30 @@ def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
     data = validate(safe_load(path), path)
     out = Path(out_dir) if out_dir else default_cache(root, cfg, "iemocap", settings={})
     nonfinite: dict[str, int] = {}
-    skipped: list[dict] = []
 
-    def clip(split: str, i: int, y: int, feats: dict) -> Clip:
-        if y < 0:
-            raise ValueError(f"{path}: {split}[{i}]: labels mark {int(feats['n_present'])} "
+    def clip(split: str, i: int, present: np.ndarray, feats: dict) -> Clip:
+        if present.sum() != 1:
+            raise ValueError(f"{path}: {split}[{i}]: labels mark {int(present.sum())} "
                              "emotions present, expected exactly one")
         record = {"clip_id": f"iemocap-{split}-{i:05d}", "split": SPLITS[split], "index": i}
-        return Clip(feats["audio"], feats["vision"].astype(np.float32), int(y),
-                    PLACEHOLDER_ACTOR[split], record,
-                    {"text": feats["text"].astype(np.float16)})
+        return Clip(feats["audio"], feats["vision"], int(present.argmax()),
+                    PLACEHOLDER_ACTOR[split], record, {"text": feats["text"].astype(np.float16)})
 
     def jobs():
         for split in SPLITS:
-            part = data[split]
             clean = {}
             for key in MODALITIES:
-                x = np.asarray(part[key], dtype=np.float64)
-                bad = ~np.isfinite(x)
-                nonfinite[f"{split}/{key}"] = int(bad.sum())
-                clean[key] = np.where(bad, 0.0, x).astype(np.float32)
-            present = (part["labels"].argmax(-1) if part["labels"].ndim == 3
-                       else part["labels"] > 0).sum(1)
-            for i, y in enumerate(single_labels(part["labels"])):
-                feats = {**{k: v[i] for k, v in clean.items()}, "n_present": present[i]}
-                yield f"{path}:{split}[{i}]", lambda s=split, i=i, y=y, f=feats: clip(s, i, y, f)
+                x = np.asarray(data[split][key], dtype=np.float64)
+                nonfinite[f"{split}/{key}"] = int((~np.isfinite(x)).sum())
+                clean[key] = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+            for i, present in enumerate(present_emotions(data[split]["labels"])):  # (4,) 0/1
+                feats = {k: v[i] for k, v in clean.items()}
+                yield f"{path}:{split}[{i}]", partial(clip, split, i, present, feats)
 
     return write_prepared("iemocap", jobs(), out, class_names=CLASS_NAMES, settings={},
-                          skipped=skipped, strict=strict, folds=False, force=force,
-                          extra_meta={"source": str(path.resolve()), "source_hash": file_sha256(path, 16),
+                          skipped=[], strict=strict, folds=False, force=force,
+                          extra_meta={"source": str(path.resolve()),
+                                      "source_hash": file_sha256(path, 16),
                                       "nonfinite_set_to_zero": nonfinite,
                                       "protocol": "MulT aligned split; 4 emotions"})
 
