@@ -16,34 +16,36 @@ SHORTCUTS = {  # flag → config key
     "model": "model.model", "data": "data.name", "variant": "data.variant", "size": "data.size",
     "root": "data.root", "fold": "data.fold", "epochs": "train.epochs", "seed": "train.seed",
     "device": "train.device", "out": "train.out_dir", "direction": "model.direction",
-    "batch_size": "train.batch_size", "lr": "train.lr",
+    "batch_size": "train.batch_size", "lr": "train.lr", "amp": "train.amp",
     "audio_dropout": "model.audio_dropout", "video_dropout": "model.video_dropout",
 }
 
 
 OPTIONS = {  # shared flags; each command adds only those that apply to it
-    "preset": dict(default="tiny", help="tiny (CPU) or paper (GPU)"),
-    "model": dict(choices=MODELS, help="which model to train"),
-    "data": dict(choices=("synthav", "ravdess", "cremad", "iemocap"), help="data set"),
-    "variant": dict(choices=VARIANTS, help="SynthAV variant"),
-    "size": dict(choices=("quick", "full"), help="SynthAV size"),
-    "root": dict(help="real corpus: a prepared folder (prepare --out), or the raw corpus root "
-                 "whose default prepared cache is used"),
-    "fold": dict(type=int, help="actor-independent test fold (0..5)"),
-    "direction": dict(choices=("audio->video", "video->audio", "both"),
-                      help="TACFN: which modality selects (source->target)"),
-    "epochs": dict(type=int, help="training epochs"), "lr": dict(type=float, help="learning rate"),
-    "seed": dict(type=int, help="training seed (initialisation, batch order)"),
-    "batch_size": dict(type=int, help="clips per training step"),
-    "audio_dropout": dict(type=float, help="per-sample probability of zeroing the audio input"),
-    "video_dropout": dict(type=float, help="per-sample probability of zeroing the video input"),
-    "device": dict(help="auto | cpu | cuda | cuda:N"),
-    "amp": dict(action="store_true", help="mixed precision (fp16 on CUDA, bf16 on CPU)"),
-    "out": dict(help="output folder (checkpoints, metrics)"),
-    "set": dict(action="append", default=[], metavar="KEY=VALUE",
-                help="any config field, e.g. --set d_model=64 --set model.select=false"),
-    "force": dict(action="store_true", help="write even when the estimated cache size exceeds "
-                  "the free disk space"),
+    "preset": {"default": "tiny", "help": "tiny (CPU) or paper (GPU)"},
+    "model": {"choices": MODELS, "help": "which model to train"},
+    "data": {"choices": ("synthav", "ravdess", "cremad", "iemocap"), "help": "data set"},
+    "variant": {"choices": VARIANTS, "help": "SynthAV variant"},
+    "size": {"choices": ("quick", "full"), "help": "SynthAV size"},
+    "root": {"help": "real corpus: a prepared folder (prepare --out), or the raw corpus root "
+             "whose default prepared cache is used"},
+    "fold": {"type": int, "help": "actor-independent test fold (0..5)"},
+    "direction": {"choices": ("audio->video", "video->audio", "both"),
+                  "help": "TACFN: which modality selects (source->target)"},
+    "epochs": {"type": int, "help": "training epochs"},
+    "lr": {"type": float, "help": "learning rate"},
+    "seed": {"type": int, "help": "training seed (initialisation, batch order)"},
+    "batch_size": {"type": int, "help": "clips per training step"},
+    "audio_dropout": {"type": float, "help": "per-sample probability of zeroing the audio input"},
+    "video_dropout": {"type": float, "help": "per-sample probability of zeroing the video input"},
+    "device": {"help": "auto | cpu | cuda | cuda:N"},
+    "amp": {"action": "store_const", "const": True,  # unset: the config's own amp
+            "help": "mixed precision (fp16 on CUDA, bf16 on CPU)"},
+    "out": {"help": "output folder (checkpoints, metrics)"},
+    "set": {"action": "append", "default": [], "metavar": "KEY=VALUE",
+            "help": "any config field, e.g. --set d_model=64 --set model.select=false"},
+    "force": {"action": "store_true",
+              "help": "write even when the estimated cache size exceeds the free disk space"},
 }
 DATA = ("preset", "data", "variant", "size", "root", "fold")
 DATA_HELP = {"preset": "frame and audio settings of the tiny (CPU) or paper (GPU) preset",
@@ -51,18 +53,20 @@ DATA_HELP = {"preset": "frame and audio settings of the tiny (CPU) or paper (GPU
 TRAIN = ("epochs", "batch_size", "lr", "device", "amp", "out", "set")
 
 
-def _add(p: argparse.ArgumentParser, *names: str, **helps: str) -> None:
-    """Add the shared ``OPTIONS`` ``names`` to ``p``; ``helps`` rewords a flag for this command."""
-    for name in names:
+def _command(sub, func, help: str, *shared: str, **helps: str) -> argparse.ArgumentParser:
+    """The subcommand run by ``func`` (``cmd_check_splits`` → ``check-splits``) with the shared
+    ``OPTIONS`` named in ``shared``; ``helps`` rewords a flag for this command."""
+    p = sub.add_parser(func.__name__.removeprefix("cmd_").replace("_", "-"), help=help)
+    for name in shared:
         kw = {**OPTIONS[name], **({"help": helps[name]} if name in helps else {})}
-        p.add_argument("--" + name.replace("_", "-"), dest=name, **kw)
+        p.add_argument("--" + name.replace("_", "-"), **kw)
+    p.set_defaults(func=func)
+    return p
 
 
 def config_from_args(args: argparse.Namespace):
     overrides = {key: getattr(args, flag) for flag, key in SHORTCUTS.items()
                  if getattr(args, flag, None) is not None}
-    if getattr(args, "amp", False):
-        overrides["train.amp"] = True
     for item in args.set:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
@@ -71,31 +75,28 @@ def config_from_args(args: argparse.Namespace):
     return get_config(args.preset, **overrides)
 
 
-def cmd_generate(args) -> int:
+# A command returns its exit status, or a summary that main prints as JSON (exit status 0).
+def cmd_generate(args) -> dict:
     from .data.synthetic import load_synthav
 
-    cfg = config_from_args(args)
-    arrays = load_synthav(cfg.data, force=args.force)
-    summary = {"clips": len(arrays), "audio": list(arrays.audio.shape),
-               "video": list(arrays.video.shape), "actors": int(len(set(arrays.actors.tolist()))),
-               **{k: arrays.meta[k] for k in ("variant", "size", "content_hash", "ceilings")}}
-    print(json.dumps(summary, indent=1))
-    return 0
+    arrays = load_synthav(config_from_args(args).data, force=args.force)
+    return {"clips": len(arrays), "audio": list(arrays.audio.shape),
+            "video": list(arrays.video.shape), "actors": len(set(arrays.actors.tolist())),
+            **{k: arrays.meta[k] for k in ("variant", "size", "content_hash", "ceilings")}}
 
 
-def cmd_train(args) -> int:
+def cmd_train(args) -> dict:
     from .train import train_model
 
-    cfg = config_from_args(args)
-    _, hist = train_model(cfg, resume=args.resume)  # seeds before building; DDP under torchrun
-    print(json.dumps({"best_epoch": hist.best_epoch, "val_accuracy": hist.val["accuracy"],
-                      "test_accuracy": hist.test["accuracy"], "test_uar": hist.test["uar"],
-                      "test_macro_f1": hist.test["macro_f1"], "checkpoint": hist.checkpoint},
-                     indent=1))
-    return 0
+    # train_model seeds before building the model; DDP under torchrun
+    _, hist = train_model(config_from_args(args), resume=args.resume)
+    return {"best_epoch": hist.best_epoch, "val_accuracy": hist.val["accuracy"],
+            "test_accuracy": hist.test["accuracy"], "test_uar": hist.test["uar"],
+            "test_macro_f1": hist.test["macro_f1"], "checkpoint": hist.checkpoint}
 
 
-def cmd_evaluate(args) -> int:
+def cmd_evaluate(args) -> dict:
+    from .cards import card_report
     from .checkpoints import load_model
     from .data import make_loaders
     from .runtime import resolve_device
@@ -103,38 +104,30 @@ def cmd_evaluate(args) -> int:
 
     device = resolve_device(args.device or "auto")
     model, cfg = load_model(args.checkpoint, device)
-    loaders, _ = make_loaders(cfg)
-    res = evaluate(model, loaders[args.split], device)
+    res = evaluate(model, make_loaders(cfg)[0][args.split], device)
     summary = {k: res[k] for k in ("n", "accuracy", "uar", "macro_f1", "majority_baseline",
                                    "chance_baseline", "confusion")}
     if cfg.data.name == "iemocap":  # MulT's per-emotion binary accuracy and weighted F1
         from .data.iemocap import binary_metrics
 
         summary["iemocap_binary"] = binary_metrics(res["confusion"])
-    from .cards import card_report
-
     print(card_report(args.checkpoint))
-    print(json.dumps(summary, indent=1))
-    return 0
+    return summary
 
 
-def cmd_prepare(args) -> int:
+def cmd_prepare(args) -> dict:
     from .data.media import prepare_corpus
 
     args.data = args.corpus
-    cfg = config_from_args(args)
-    print(json.dumps(prepare_corpus(args.corpus, args.root, args.out, cfg.data, args.strict,
-                                    force=args.force), indent=1))
-    return 0
+    return prepare_corpus(args.corpus, args.root, args.out, config_from_args(args).data,
+                          args.strict, force=args.force)
 
 
-def cmd_export(args) -> int:
+def cmd_export(args) -> dict:
     from .data.export import export_corpus
 
-    cfg = config_from_args(args)
-    print(json.dumps(export_corpus(args.corpus, cfg.data, args.out, args.actors, args.per_class),
-                     indent=1))
-    return 0
+    return export_corpus(args.corpus, config_from_args(args).data, args.out, args.actors,
+                         args.per_class)
 
 
 def cmd_compare(args) -> int:
@@ -151,17 +144,16 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def cmd_check_splits(args) -> int:
+def cmd_check_splits(args) -> dict:
     from .data.leakage import check_splits
 
-    print(json.dumps(check_splits(args.manifest), indent=1))
-    return 0
+    return check_splits(args.manifest)
 
 
 def cmd_report(args) -> int:
     from .report import PATH_PARAMETERS, ReportError, ReportOptions, parse_param, run_report
 
-    here = lambda p: p and str(Path(p).absolute())  # noqa: E731  relative to the current folder
+    here = lambda p: p and str(Path(p).absolute())  # relative to the current folder
     params = dict(parse_param(p) for p in args.param)
     params.update({k: here(v) for k, v in params.items()
                    if k in PATH_PARAMETERS and isinstance(v, str)})
@@ -193,70 +185,58 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def _predict_parser(sub) -> None:
-    p = sub.add_parser("predict", help="class probabilities for your own clip (the checkpoint's "
-                       "own preprocessing)")
-    p.add_argument("clip", help="video file with a face (and an audio track unless --audio)")
-    p.add_argument("--checkpoint", required=True, help="best.pt written by train")
-    p.add_argument("--audio", help="separate audio file (e.g. the RAVDESS 03- wav)")
-    p.add_argument("--landmarks", help="OpenFace CSV (default: <clip>.csv next to the clip)")
-    p.add_argument("--centre-crop", action="store_true", help="accept a centre crop when no face is found")
-    p.add_argument("--explain", metavar="DIR", help="write attention-map and Captum figures here")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_predict)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tacfn-lite", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (also: TACFN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("generate", help="generate (and cache) a SynthAV set; print its summary")
-    _add(p, "preset", "variant", "size", "set", "force", **DATA_HELP)
-    p.set_defaults(func=cmd_generate)
-    p = sub.add_parser("train", help="train one model; writes checkpoints and metrics")
-    _add(p, *DATA, "model", "direction", "seed", "audio_dropout", "video_dropout", *TRAIN)
+    _command(sub, cmd_generate, "generate (and cache) a SynthAV set; print its summary",
+             "preset", "variant", "size", "set", "force", **DATA_HELP)
+    p = _command(sub, cmd_train, "train one model; writes checkpoints and metrics", *DATA,
+                 "model", "direction", "seed", "audio_dropout", "video_dropout", *TRAIN)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.set_defaults(func=cmd_train)
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on its own data split")
+    p = _command(sub, cmd_evaluate, "evaluate a checkpoint on its own data split", "device")
     p.add_argument("checkpoint")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--device")
-    p.set_defaults(func=cmd_evaluate)
-    p = sub.add_parser("prepare", help="decode a real corpus into a cached shard set (--root RAW)")
+    p = _command(sub, cmd_prepare, "decode a real corpus into a cached shard set (--root RAW)",
+                 "preset", "out", "set", "force", **DATA_HELP, out="the prepared cache folder "
+                 "(default: under cache_dir, keyed by --root and the frame/audio settings)")
     p.add_argument("corpus", choices=("ravdess", "cremad", "iemocap"), help="layout of --root")
     p.add_argument("--root", required=True, help="folder of the raw corpus as downloaded")
-    _add(p, "preset", "out", "set", "force", **DATA_HELP, out="the prepared cache folder "
-         "(default: under cache_dir, keyed by --root and the frame/audio settings)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad file")
-    p.set_defaults(func=cmd_prepare)
-    p = sub.add_parser("export", help="write a SynthAV set in a real corpus layout (--out DIR)")
+    p = _command(sub, cmd_export, "write a SynthAV set in a real corpus layout (--out DIR)",
+                 "preset", "variant", "size", "out", "set", **DATA_HELP,
+                 out="folder to write the corpus tree into")
     p.add_argument("corpus", choices=("ravdess", "cremad"))
-    _add(p, "preset", "variant", "size", "out", "set", **DATA_HELP,
-         out="folder to write the corpus tree into")
     p.add_argument("--actors", type=int, default=24, help="actors 1..N")
-    p.add_argument("--per-class", dest="per_class", type=int, default=1,
-                   help="clips per actor and class")
-    p.set_defaults(func=cmd_export)
-    p = sub.add_parser("compare", help="train every model on the same splits/seeds; one table")
-    _add(p, *DATA, *TRAIN, out="folder for the runs (default runs/compare)")
+    p.add_argument("--per-class", type=int, default=1, help="clips per actor and class")
+    p = _command(sub, cmd_compare, "train every model on the same splits/seeds; one table",
+                 *DATA, *TRAIN, out="folder for the runs (default runs/compare)")
     p.add_argument("--models", help="comma-separated subset of " + ",".join(MODELS))
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
-    p.add_argument("--json", help="where to save the result (default bench/results/compare_<variant>.json)")
-    p.set_defaults(func=cmd_compare)
-    p = sub.add_parser("check-splits", help="fail if train/val/test share an actor, utterance, "
-                       "clip or identical content")
+    p.add_argument("--json", help="where to save the result "
+                   "(default bench/results/compare_<variant>.json)")
+    p = _command(sub, cmd_check_splits, "fail if train/val/test share an actor, utterance, clip "
+                 "or identical content")
     p.add_argument("manifest", help="split manifest JSON (e.g. OUT/split_manifest.json)")
-    p.set_defaults(func=cmd_check_splits)
-    _predict_parser(sub)
+    p = _command(sub, cmd_predict, "class probabilities for your own clip (the checkpoint's own "
+                 "preprocessing)")
+    p.add_argument("clip", help="video file with a face (and an audio track unless --audio)")
+    p.add_argument("--checkpoint", required=True, help="best.pt written by train")
+    p.add_argument("--audio", help="separate audio file (e.g. the RAVDESS 03- wav)")
+    p.add_argument("--landmarks", help="OpenFace CSV (default: <clip>.csv next to the clip)")
+    p.add_argument("--centre-crop", action="store_true",
+                   help="accept a centre crop when no face is found")
+    p.add_argument("--explain", metavar="DIR", help="write attention-map and Captum figures here")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _report_parser(sub)
     return parser
 
 
 def _report_parser(sub) -> None:
-    p = sub.add_parser("report", help="run every notebook (papermill) into reports/<run-id>/")
+    p = _command(sub, cmd_report, "run every notebook (papermill) into reports/<run-id>/")
     p.add_argument("--quick", action="store_true", help="quick data and epochs (CI, teaching)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="notebook parameter for every notebook, e.g. --param variant=synchrony")
@@ -268,7 +248,6 @@ def _report_parser(sub) -> None:
                    help="after a successful run, copy its figures into the repository's figures/")
     p.add_argument("--checkpoint-dir", help="reuse checkpoints here (default: fresh, in the run)")
     p.add_argument("--only", help="comma-separated notebook numbers, e.g. 00,04")
-    p.set_defaults(func=cmd_report)
 
 
 FIXES = {  # errno → what to do
@@ -297,7 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args)
+        result = args.func(args)
+        if isinstance(result, int):
+            return result
+        print(json.dumps(result, indent=1))
+        return 0
     except (ValueError, OSError) as exc:
         if args.debug or os.environ.get("TACFN_DEBUG", "0") not in ("", "0"):
             raise
