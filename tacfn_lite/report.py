@@ -157,7 +157,6 @@ class ReportOptions:
     checkpoint_dir: str | None = None  # default: <run dir>/checkpoints (fresh training per run)
     cache_dir: str = ".cache/tacfn_lite"
     only: tuple[str, ...] = ()
-    kernel_name: str = "python3"
     progress: bool = True
 
 
@@ -178,14 +177,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _execute(nb: Path, out: Path, params: dict, opts: ReportOptions) -> dict:
+def _execute(nb: Path, out: Path, params: dict) -> dict:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     t0, cpu0 = time.perf_counter(), _children_cpu()
     entry = {"notebook": nb.name, "executed": out.name, "status": "ok"}
     try:
-        pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=opts.kernel_name,
+        pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
                             progress_bar=False, cwd=str(nb.parent))
     except PapermillExecutionError as exc:
         src = (exc.source or "").strip().splitlines()
@@ -237,7 +236,7 @@ def run_report(opts: ReportOptions) -> Path:
     bar = tqdm(notebooks, desc="report", unit="notebook", disable=not opts.progress)
     for nb in bar:
         bar.set_postfix_str(nb.name)
-        entries.append(_execute(nb, run_dir / nb.name, params, opts))
+        entries.append(_execute(nb, run_dir / nb.name, params))
         log.info("%s: %s in %.1f s", nb.name, entries[-1]["status"], entries[-1]["seconds"])
         if entries[-1]["status"] != "ok":
             break
