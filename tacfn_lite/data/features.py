@@ -1,10 +1,11 @@
-"""The one implementation of features for SynthAV, the real corpora and ``predict``: librosa MFCC
-frames and face crops (OpenFace landmarks → OpenCV Haar cascade → centre crop). docs/real-data.md.
-"""
+"""The one implementation of features for SynthAV, the real corpora and ``predict``: librosa
+MFCC frames and face crops (OpenFace landmarks → OpenCV Haar cascade → centre crop).
+docs/real-data.md."""
 
 from __future__ import annotations
 
 import logging
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,7 @@ def audio_features(wave: np.ndarray, cfg: DataConfig) -> np.ndarray:
 
 
 def mfcc_window(wave: np.ndarray, sr: int, t0: float, cfg: DataConfig) -> np.ndarray:
-    """MFCC ``(Ta, F)`` of ``[t0, t0 + duration)`` resampled to ``cfg.sample_rate`` (zero-padded)."""
+    """MFCC ``(Ta, F)`` of ``[t0, t0 + duration)`` at ``cfg.sample_rate`` (zero-padded)."""
     if sr != cfg.sample_rate:
         wave = librosa.resample(wave, orig_sr=sr, target_sr=cfg.sample_rate)
     n, start = int(round(cfg.sample_rate * cfg.duration)), int(round(t0 * cfg.sample_rate))
@@ -73,21 +74,17 @@ def square_box(x0: float, y0: float, x1: float, y1: float, width: int, height: i
     return min(max(left, 0), width - side), min(max(top, 0), height - side), max(side, 1)
 
 
-_CASCADE: list = []
-
-
+@cache
 def face_cascade():
     """OpenCV's bundled frontal-face Haar cascade, or ``None`` where this OpenCV has none
     (OpenCV 5 dropped ``CascadeClassifier`` and its data; ``opencv-python-headless<5`` has both)."""
-    if not _CASCADE:
-        xml = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / \
-            "haarcascade_frontalface_default.xml"
-        ok = hasattr(cv2, "CascadeClassifier") and xml.is_file()
-        _CASCADE.append(cv2.CascadeClassifier(str(xml)) if ok else None)
-        if not ok:
-            log.warning("OpenCV %s has no Haar face cascade: clips without landmark CSVs get a "
-                        "centre crop", cv2.__version__)
-    return _CASCADE[0]
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", "")
+    xml = Path(folder) / "haarcascade_frontalface_default.xml"
+    if hasattr(cv2, "CascadeClassifier") and xml.is_file():
+        return cv2.CascadeClassifier(str(xml))
+    log.warning("OpenCV %s has no Haar face cascade: clips without landmark CSVs get a "
+                "centre crop", cv2.__version__)
+    return None
 
 
 def haar_box(frames: np.ndarray) -> tuple[int, int, int] | None:

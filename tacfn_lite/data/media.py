@@ -5,6 +5,7 @@ and reading the shard cache (``prepared.json`` + ``shards-<hash>/shard-NNNNN.npz
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
 import logging
@@ -223,29 +224,22 @@ def load_shards(folder: str | Path, manifest: dict) -> dict[str, np.ndarray]:
         except OSError as exc:
             raise ValueError(f"{path}: shard missing ({exc}); re-run prepare") from exc
         if hashlib.sha256(blob).hexdigest()[:16] != shard["sha256"]:
-            raise ValueError(f"{path}: shard content does not match its manifest hash; re-run prepare")
+            raise ValueError(f"{path}: shard content does not match its manifest hash; "
+                             "re-run prepare")
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             for k in z.files:
                 parts.setdefault(k, []).append(z[k])
     return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
 
 
-def check_settings(manifest: dict, cfg: DataConfig, folder: Path) -> None:
-    """The cache must have been prepared with the config's frame/audio settings."""
-    want, got = settings_of(cfg), manifest["settings"]
-    diff = {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]}
-    if diff:
-        raise ValueError(f"{folder / MANIFEST}: prepared with other settings "
-                         f"(field: (cache, config)) {diff}; re-run prepare with this config")
-
-
-def arrays_from_cache(folder: Path, manifest: dict,
-                      post: Callable[[dict], tuple[np.ndarray, np.ndarray]] | None = None) -> ClipArrays:
-    """:class:`ClipArrays` of a cache; ``meta`` carries the manifest (minus per-clip arrays)."""
+def arrays_from_cache(folder: Path, manifest: dict, post: Callable[[dict], tuple] | None = None
+                      ) -> ClipArrays:
+    """:class:`ClipArrays` of a cache; ``meta`` carries the manifest (minus per-clip arrays).
+    ``post(shard arrays) -> (audio, video)`` builds the model inputs (default: as stored)."""
     data = load_shards(folder, manifest)
     audio, video = post(data) if post else (data["audio"], data["video"])
     clips = manifest["clips"]
-    meta = {k: v for k, v in manifest.items() if k not in ("clips",)}
+    meta = {k: v for k, v in manifest.items() if k != "clips"}
     meta["prepared_dir"] = str(folder)
     meta["clips"] = [{k: r[k] for k in r if k not in ("label",)} for r in clips]
     # for the leak checker: clips of one recording (e.g. an mp4 and its wav) share an utterance
@@ -258,12 +252,16 @@ def arrays_from_cache(folder: Path, manifest: dict,
         class_names=tuple(manifest["class_names"]), meta=meta)
 
 
-def load_prepared_corpus(cfg: DataConfig, corpus: str):
+def load_prepared_corpus(cfg: DataConfig, corpus: str) -> ClipArrays:
     """:class:`ClipArrays` from a prepared audio-video cache (``cfg.root``: the cache or the raw
-    root); the settings it was prepared with must match ``cfg``."""
+    root); the frame/audio settings it was prepared with must match ``cfg``."""
     folder = find_cache(cfg, corpus)
     manifest = read_manifest(folder, corpus)
-    check_settings(manifest, cfg, folder)
+    want, got = settings_of(cfg), manifest["settings"]
+    diff = {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]}
+    if diff:
+        raise ValueError(f"{folder / MANIFEST}: prepared with other settings "
+                         f"(field: (cache, config)) {diff}; re-run prepare with this config")
     return arrays_from_cache(folder, manifest)
 
 
@@ -271,8 +269,6 @@ def prepare_corpus(corpus: str, root: str | Path, out_dir: str | Path | None, cf
                    strict: bool = False, max_listed: int = 20, force: bool = False) -> dict:
     """``tacfn-lite prepare``: run ``tacfn_lite.data.<corpus>.prepare``; a JSON-able summary with
     skipped files counted by reason and the first ``max_listed`` listed."""
-    import importlib
-
     module = importlib.import_module(f"{__package__}.{corpus}")
     report = module.prepare(root, out_dir, cfg, strict=strict, force=force)
     skipped = report.pop("skipped")

@@ -35,7 +35,8 @@ def video_summary_features(video: np.ndarray, pool: int = 2) -> np.ndarray:
 def linear_probe_accuracy(features: np.ndarray, targets: np.ndarray, train: np.ndarray,
                           test: np.ndarray, epochs: int = 300, weight_decay: float = 1e-3,
                           seed: int = 0) -> float:
-    """Train a standardised multinomial logistic regression on ``train`` rows; accuracy on ``test``."""
+    """Accuracy on ``test`` rows of a standardised multinomial logistic regression fit on
+    ``train`` rows."""
     g = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(features, dtype=torch.float32)
     mu, sd = x[train].mean(0), x[train].std(0) + 1e-6

@@ -94,8 +94,9 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
         except ValueError as exc:
             skip(path, str(exc).split(": ", 1)[1])
             continue
-        if name.channel != "01":
-            skipped.append({"file": str(path), "reason": "song channel: not in the speech protocol"})
+        if name.channel != "01":  # song: skipped even when strict
+            skipped.append({"file": str(path),
+                            "reason": "song channel: not in the speech protocol"})
             continue
         group = groups.setdefault(name.key, {"name": name})
         if name.modality in group:

@@ -40,6 +40,7 @@ VIDEO_CODES = (
     (1, 0.0, 1.0, 2.6, 1.6),  # mouth open and wide
     (1, 0.0, 1.0, 1.4, 0.45),  # mouth small and round
 )
+NEUTRAL_FACE = (0, 0.0, 1.0, 1.0, 1.0)  # no cue: each code above changes one region only
 REDUNDANT_CUE_DROP = 0.2  # `redundant`: each modality's cue is missing with this probability
 # DataConfig fields a set depends on (recorded in its meta; export rebuilds the config from them)
 GEN_KEYS = ("variant", "size", "data_seed", "n_frames", "image_size", "sample_rate", "duration",
@@ -195,25 +196,21 @@ def synth_video(actor: Actor, events: list[tuple[int, int]], cfg: DataConfig,
         return np.clip((1 - ((xx - cx) / rx) ** 2 - ((yy - cy) / ry) ** 2) * 4, 0, 1)
 
     for f in range(T):
-        shape = {"brow_dy": 0.0, "eye": 1.0, "mouth_h": 1.0, "mouth_w": 1.0}
-        for code in (c for c, s in events if s <= f < s + L):  # events on screen
-            region, brow_dy, eye, mouth_h, mouth_w = VIDEO_CODES[code]
-            if region == 0:
-                shape.update(brow_dy=brow_dy, eye=eye)
-            else:
-                shape.update(mouth_h=mouth_h, mouth_w=mouth_w)
+        # the event on screen (events never overlap: a decoy starts >= L + 2 frames away)
+        _, brow_dy, eye, mouth_h, mouth_w = next(
+            (VIDEO_CODES[c] for c, s in events if s <= f < s + L), NEUTRAL_FACE)
         cx, cy = S / 2 + jitter[f, 0], S / 2 + jitter[f, 1]
         img = np.broadcast_to(bg, (S, S, 3)).copy()
         face = ellipse(cx, cy, 10.5 * u * actor.face_w, 13 * u * actor.face_h)[..., None]
         img = img * (1 - face) + face * np.array(actor.skin)
         dark = np.zeros((S, S), np.float32)
-        by = cy - 6.5 * u + shape["brow_dy"] * u
+        by = cy - 6.5 * u + brow_dy * u
         for side in (-1, 1):
             dark = np.maximum(dark, ellipse(cx + side * 4.5 * u, by, 3.2 * u, 0.9 * u))
             dark = np.maximum(dark, ellipse(cx + side * 4.5 * u, cy - 2.5 * u, 1.9 * u,
-                                            max(0.35, 1.2 * shape["eye"]) * u))
+                                            max(0.35, 1.2 * eye) * u))
         img = img * (1 - 0.85 * dark[..., None])
-        mouth = ellipse(cx, cy + 6.5 * u, 3.8 * u * shape["mouth_w"], 1.0 * u * shape["mouth_h"])
+        mouth = ellipse(cx, cy + 6.5 * u, 3.8 * u * mouth_w, 1.0 * u * mouth_h)
         img = img * (1 - mouth[..., None]) + mouth[..., None] * np.array([0.55, 0.1, 0.12])
         blob = ellipse(blob_x[f] * u, blob_y, 1.6 * u, 1.6 * u)[..., None]
         img = img * (1 - blob) + blob * np.array([0.9, 0.9, 0.3])
