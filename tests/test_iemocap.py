@@ -10,10 +10,30 @@ import pytest
 
 from tacfn_lite.config import get_config
 from tacfn_lite.data import iemocap, make_loaders
-from tacfn_lite.data.export import write_mult_pickle
+from tacfn_lite.io import atomic_write
 from tacfn_lite.model import build_model
 
 SIZES = {"train": 24, "valid": 8, "test": 8}
+
+
+def write_mult_pickle(path: str | Path, sizes: dict[str, int], steps: int = 20,
+                      seed: int = 0) -> Path:
+    """A small pickle in MulT's aligned IEMOCAP schema: ``{train, valid, test} × {text (N, T, 300),
+    audio (N, T, 74), vision (N, T, 35), labels (N, 4, 2)}``, float64, some audio ``-inf``.
+    Features carry a weak label signal so a model can learn something."""
+    rng = np.random.default_rng(seed)
+    data = {}
+    for split, n in sizes.items():
+        y = rng.integers(0, 4, n)
+        labels = np.eye(2)[(np.arange(4)[None] == y[:, None]).astype(int)]  # (N, 4, 2) one-hot
+        feats = {}
+        for name, dim in (("text", 300), ("audio", 74), ("vision", 35)):
+            x = rng.normal(size=(n, steps, dim))
+            x[np.arange(n), :, y] += 1.5  # feature y is raised for class y
+            feats[name] = x
+        feats["audio"][0, 0, -1] = -np.inf  # as in MulT's COVAREP features
+        data[split] = {"labels": labels, **feats}
+    return atomic_write(path, lambda fh: pickle.dump(data, fh, protocol=4))
 
 
 def make_marker(path: str) -> str:

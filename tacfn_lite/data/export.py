@@ -1,10 +1,9 @@
-"""SynthAV clips in real corpus layouts, so the real pipelines run end to end in tests: RAVDESS (mp4
-H.264 + AAC, ``03-`` wav with a LIST chunk, 712-column OpenFace CSV), CREMA-D (16 kHz wav + flv)
-and a MulT-schema IEMOCAP pickle. docs/real-data.md."""
+"""SynthAV clips in real corpus layouts (``tacfn-lite export``), so the real pipelines run end to
+end in tests: RAVDESS (mp4 H.264 + AAC, ``03-`` wav with a LIST chunk, 712-column OpenFace CSV)
+and CREMA-D (16 kHz wav + flv). docs/real-data.md."""
 
 from __future__ import annotations
 
-import pickle
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -222,26 +221,6 @@ def export_cremad(arrays: ClipArrays, out_dir: str | Path, *, actors=None, per_c
         write_av(out / "VideoFlash" / f"{stem}.flv", frames, fps, wave44k, 44100, "flv")
         written.append({"row": row, "stem": stem, "emotion": emotion, "actor": 1000 + actor})
     return written
-
-
-def write_mult_pickle(path: str | Path, sizes: dict[str, int] | None = None, steps: int = 20,
-                      seed: int = 0) -> Path:
-    """A small pickle in MulT's aligned IEMOCAP schema: ``{train, valid, test} × {text (N, T, 300),
-    audio (N, T, 74), vision (N, T, 35), labels (N, 4, 2)}``, float64, some audio ``-inf``.
-    Features carry a weak label signal so a model can learn something."""
-    rng = np.random.default_rng(seed)
-    data = {}
-    for split, n in (sizes or {"train": 48, "valid": 16, "test": 16}).items():
-        y = rng.integers(0, 4, n)
-        labels = np.eye(2)[(np.arange(4)[None] == y[:, None]).astype(int)]  # (N, 4, 2) one-hot
-        feats = {}
-        for name, dim in (("text", 300), ("audio", 74), ("vision", 35)):
-            x = rng.normal(size=(n, steps, dim))
-            x[np.arange(n), :, y] += 1.5  # feature y is raised for class y
-            feats[name] = x
-        feats["audio"][0, 0, -1] = -np.inf  # as in MulT's COVAREP features
-        data[split] = {"labels": labels, **feats}
-    return atomic_write(path, lambda fh: pickle.dump(data, fh, protocol=4))
 
 
 def export_corpus(corpus: str, cfg: DataConfig, out_dir: str | Path | None, n_actors: int = 24,
