@@ -10,8 +10,8 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from ..config import DataConfig, RunConfig
-from .leakage import clip_fields
 from .core import Batch, ClipArrays, ClipDataset, collate_batches, to_batch
+from .leakage import clip_fields
 from .splits import make_manifest, split_indices
 
 __all__ = ["Batch", "ClipArrays", "ClipDataset", "load_arrays", "make_loaders", "to_batch"]

@@ -65,7 +65,7 @@ class ClipArrays:
         return len(self.labels)
 
     def subset(self, idx: np.ndarray) -> ClipArrays:
-        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        pick = lambda a: None if a is None else a[idx]
         return ClipArrays(self.audio[idx], self.video[idx], self.labels[idx], self.actors[idx],
                           self.clip_ids[idx], pick(self.audio_mask), pick(self.video_mask),
                           self.class_names, self.meta)
@@ -79,7 +79,7 @@ def to_batch(arrays: ClipArrays, idx: np.ndarray | list[int]) -> Batch:
     video = video.float() if video.ndim == 3 else video.permute(0, 1, 4, 2, 3).float().div_(255.0)
     # (B, Ta, F) float32
     audio = torch.from_numpy(np.ascontiguousarray(arrays.audio[idx], dtype=np.float32))
-    mask = lambda a: None if a is None else torch.from_numpy(np.asarray(a[idx]))  # noqa: E731
+    mask = lambda a: None if a is None else torch.from_numpy(np.asarray(a[idx]))
     return Batch(audio, video, torch.from_numpy(np.asarray(arrays.labels[idx], dtype=np.int64)),
                  [str(c) for c in arrays.clip_ids[idx]], mask(arrays.audio_mask),
                  mask(arrays.video_mask))

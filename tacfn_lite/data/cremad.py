@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from ..config import DataConfig
-from .core import ClipArrays, skip_recorder
+from .core import skip_recorder
 from .media import load_prepared_corpus
 from .prepare import prepare_av
 
@@ -83,13 +83,8 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
     return items, skipped
 
 
-def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
-            strict: bool = False, force: bool = False) -> dict:
-    """Prepare a CREMA-D tree into a shard cache: :func:`prepare.prepare_av`."""
-    return prepare_av("cremad", scan, root, out_dir, cfg, class_names=CLASS_NAMES,
-                      protocol="6 emotions, all levels", strict=strict, force=force)
-
-
-def load_prepared(cfg: DataConfig) -> ClipArrays:
-    """:class:`ClipArrays` from a prepared CREMA-D cache (``cfg.root``: cache or raw root)."""
-    return load_prepared_corpus(cfg, "cremad")
+# The corpus's entry points, ``prepare(root, out_dir, cfg, strict=, force=) -> report`` and
+# ``load_prepared(cfg) -> ClipArrays``: the shared audio-video pipeline with this scan.
+prepare = partial(prepare_av, "cremad", scan, class_names=CLASS_NAMES,
+                  protocol="6 emotions, all levels")
+load_prepared = partial(load_prepared_corpus, corpus="cremad")

@@ -164,10 +164,10 @@ def export_ravdess(arrays: ClipArrays, out_dir: str | Path, *, actors=None, per_
                    sample_rate: int = 48000, landmarks: bool = True) -> list[dict]:
     """Write SynthAV clips in the RAVDESS layout; returns one record per clip written.
 
-    Each (actor, class) gets up to ``per_class`` clips named by (intensity, statement,
-    repetition); neutral has only normal intensity, so at most 4 of it, 8 of the others.
-    ``canvas``/``scale`` place the face off-centre in a larger frame so cropping matters
-    (the originals are 1280×720). Landmark boxes cover the face square shrunk by the crop margin.
+    Up to ``per_class`` clips per (actor, class), named by (intensity, statement, repetition):
+    at most 4 neutral (normal intensity only), 8 of the others. ``canvas``/``scale`` put the face
+    off-centre in a larger frame so cropping matters; landmarks span the face square shrunk by
+    the crop margin.
     """
     out = Path(out_dir)
     cfg = synth_config(arrays)

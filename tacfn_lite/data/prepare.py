@@ -39,11 +39,9 @@ def prepared_bytes(settings: dict, n_clips: int) -> int:
 def prepare_av(corpus: str, scan, root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
                *, class_names: tuple[str, ...], protocol: str, strict: bool = False,
                force: bool = False) -> dict:
-    """Prepare a raw audio-video tree into a shard cache; returns the report (clips, skipped,
-    crops). ``scan(root, strict=)`` lists the clips (see :func:`media.process_clip`) and the
-    skipped files. ``out_dir=None`` writes to :func:`media.default_cache`, which
-    ``load_prepared`` finds from the raw ``--root``; with ``strict`` the first bad file stops
-    the run (nothing written)."""
+    """Prepare the raw tree that ``scan(root, strict=) -> (clips, skipped)`` lists into a shard
+    cache (``out_dir=None``: :func:`media.default_cache`, which ``load_prepared`` finds from the
+    raw ``--root``); returns the report. ``strict``: the first bad file stops the run."""
     root = Path(root)
     out = Path(out_dir) if out_dir else default_cache(root, cfg, corpus)
     items, skipped = scan(root, strict=strict)
@@ -57,14 +55,12 @@ def prepare_av(corpus: str, scan, root: str | Path, out_dir: str | Path | None, 
 def write_prepared(corpus: str, clips, out_dir: str | Path, *, class_names: tuple[str, ...],
                    settings: dict, skipped: list[dict], strict: bool = False,
                    extra_meta: dict | None = None, folds: bool = True, force: bool = False) -> dict:
-    """Run ``clips`` (an iterable of ``(source files, callable -> Clip)``), write shards and the
-    manifest atomically; return the report. Stops first (``OSError`` ENOSPC) when
-    :func:`prepared_bytes` exceeds the free space, unless ``force``. A clip whose callable raises
-    ``ValueError`` is skipped with its reason, or stops a ``strict`` run. Shards go to
-    ``.prepare-<key>/`` (key: corpus, settings, source), renamed into place when all are done,
-    then ``prepared.json`` is replaced. After an ``OSError`` (a full disk) or Ctrl-C the finished
-    shards stay there with their clips' source hashes, for a rerun to reuse while the sources
-    match; any other error removes them."""
+    """Run ``clips`` (``(source files, callable -> Clip)`` pairs) into shards and the manifest;
+    return the report. ENOSPC (``OSError``) first when :func:`prepared_bytes` exceeds the free
+    space, unless ``force``. A clip raising ``ValueError`` is skipped, or stops a ``strict`` run.
+    Shards go to ``.prepare-<key>/``, renamed into place when all are done, then
+    ``prepared.json`` is replaced. After an ``OSError`` or Ctrl-C the finished shards stay, for a
+    rerun to reuse while their sources hash the same; any other error removes them."""
     out, clips, extra_meta = Path(out_dir), list(clips), extra_meta or {}
     check_space(out, prepared_bytes(settings, len(clips)), force)
     created = not out.exists()
@@ -123,7 +119,7 @@ class _Shards:
             entries = json.loads((self.tmp / PROGRESS).read_text())
         except (OSError, ValueError):
             return []
-        intact = lambda e: (self.tmp / e["file"]).is_file() and (  # noqa: E731
+        intact = lambda e: (self.tmp / e["file"]).is_file() and (
             file_sha256(self.tmp / e["file"], 16) == e["sha256"])
         return list(itertools.takewhile(intact, entries))
 

@@ -5,11 +5,12 @@ crops, MFCC, cached shards. Protocol: speech, 8 emotions, 24 actors in 6 actor-i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
+from functools import partial
 from pathlib import Path
 
-from ..config import CLASS_NAMES, DataConfig
-from .core import ClipArrays, skip_recorder
+from ..config import CLASS_NAMES
+from .core import skip_recorder
 from .media import load_prepared_corpus
 from .prepare import prepare_av
 
@@ -20,17 +21,8 @@ SONG_EMOTIONS = {"01", "02", "03", "04", "05", "06"}  # song has no disgust or s
 NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
 
-@dataclass(frozen=True)
-class RavdessName:
-    """The seven two-digit fields of a RAVDESS file name, validated."""
-
-    modality: str
-    channel: str
-    emotion: str
-    intensity: str
-    statement: str
-    repetition: str
-    actor: str
+class RavdessName(namedtuple("RavdessName", FIELDS)):
+    """The seven two-digit fields of a RAVDESS file name (strings), validated."""
 
     @property
     def label(self) -> int:
@@ -119,13 +111,8 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
     return clips, skipped
 
 
-def prepare(root: str | Path, out_dir: str | Path | None, cfg: DataConfig,
-            strict: bool = False, force: bool = False) -> dict:
-    """Prepare a RAVDESS tree into a shard cache: :func:`prepare.prepare_av`."""
-    return prepare_av("ravdess", scan, root, out_dir, cfg, class_names=CLASS_NAMES,
-                      protocol="speech, 8 emotions", strict=strict, force=force)
-
-
-def load_prepared(cfg: DataConfig) -> ClipArrays:
-    """:class:`ClipArrays` from a prepared cache (``cfg.root``: the cache or the raw root)."""
-    return load_prepared_corpus(cfg, "ravdess")
+# The corpus's entry points, ``prepare(root, out_dir, cfg, strict=, force=) -> report`` and
+# ``load_prepared(cfg) -> ClipArrays``: the shared audio-video pipeline with this scan.
+prepare = partial(prepare_av, "ravdess", scan, class_names=CLASS_NAMES,
+                  protocol="speech, 8 emotions")
+load_prepared = partial(load_prepared_corpus, corpus="ravdess")

@@ -291,12 +291,9 @@ def cache_bytes(cfg: DataConfig) -> int:
 
 
 def load_synthav(cfg: DataConfig, progress: bool = True, force: bool = False) -> ClipArrays:
-    """Load SynthAV from the on-disk cache, generating (and caching atomically) when missing.
-
-    The cache file is keyed by a hash of every generation parameter, so a changed parameter
-    never reads a stale set. Before generating, an ``OSError`` (ENOSPC) stops a run whose
-    :func:`cache_bytes` exceed the free disk space, unless ``force``.
-    """
+    """Load SynthAV from the cache (keyed by :func:`params_hash`, so a changed parameter never
+    reads a stale set), generating and caching it atomically when missing. Before generating,
+    ENOSPC (``OSError``) when :func:`cache_bytes` exceed the free disk space, unless ``force``."""
     path = Path(cfg.cache_dir) / f"synthav_{cfg.variant}_{cfg.size}_{params_hash(cfg)}.npz"
     if path.exists():
         try:
