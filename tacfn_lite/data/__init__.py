@@ -44,10 +44,9 @@ def make_loaders(cfg: RunConfig, arrays: ClipArrays | None = None, progress: boo
     loaders = {}
     for name, idx in split.items():
         ds = ClipDataset(arrays.subset(idx))
-        train = name == "train"
-        sampler = None  # val/test are evaluated whole on every rank
-        if distributed and train:
-            sampler = DistributedSampler(ds, shuffle=True, seed=cfg.train.seed, drop_last=True)
+        train = name == "train"  # val/test are evaluated whole on every rank
+        sampler = (DistributedSampler(ds, shuffle=True, seed=cfg.train.seed, drop_last=True)
+                   if distributed and train else None)
         loaders[name] = DataLoader(
             ds, batch_size=cfg.train.batch_size, shuffle=train and sampler is None, sampler=sampler,
             generator=torch.Generator().manual_seed(cfg.train.seed), collate_fn=collate_batches,

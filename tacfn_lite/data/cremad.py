@@ -5,7 +5,7 @@ flv's MP3 starts ~50 ms later) + ``VideoFlash/*.flv``, named ``ActorID_Sentence_
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 from functools import partial
 from pathlib import Path
 
@@ -22,12 +22,8 @@ LEVELS = ("LO", "MD", "HI", "XX")
 NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 
 
-@dataclass(frozen=True)
-class CremaName:
-    actor: int
-    sentence: str
-    emotion: str
-    level: str
+class CremaName(namedtuple("CremaName", ("actor", "sentence", "emotion", "level"))):
+    """The fields of a CREMA-D file name, validated; ``actor`` is an int (1001..1091)."""
 
     @property
     def label(self) -> int:

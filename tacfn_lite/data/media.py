@@ -112,8 +112,7 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
             rate = s.rate or s.codec_context.sample_rate
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
             for frame in c.decode(s):
-                for f in resampler.resample(frame):
-                    chunks.append(f.to_ndarray().reshape(-1))
+                chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
     except av.error.FFmpegError as exc:
         raise ValueError(f"{path}: cannot decode audio ({exc})") from exc
     wave = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
