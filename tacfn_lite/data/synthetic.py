@@ -99,21 +99,20 @@ def variant_ceilings(variant: str) -> dict[str, float]:
     posteriors (what averaging unimodal logits can at best do); ``fusion``: both modalities
     jointly with their timing (the oracle).
     """
+    cases = [(label, prob, lat) for label in range(8) for prob, lat in latent_cases(variant, label)]
     joint: dict[str, dict[tuple, np.ndarray]] = {"audio": {}, "video": {}, "fusion": {}}
-    for label in range(8):
-        for prob, lat in latent_cases(variant, label):
-            for view, obs in _observations(lat).items():
-                joint[view].setdefault(obs, np.zeros(8))[label] += prob / 8
+    for label, prob, lat in cases:
+        for view, obs in _observations(lat).items():
+            joint[view].setdefault(obs, np.zeros(8))[label] += prob / 8
     out = {view: float(sum(p.max() for p in table.values())) for view, table in joint.items()}
     # Late fusion: argmax_c P(c|a) P(c|v) (uniform prior), scored against the joint truth.
     post = {v: {o: p / p.sum() for o, p in joint[v].items()} for v in ("audio", "video")}
     late = 0.0
-    for label in range(8):
-        for prob, lat in latent_cases(variant, label):
-            obs = _observations(lat)
-            score = post["audio"][obs["audio"]] * post["video"][obs["video"]]
-            winners = np.flatnonzero(np.isclose(score, score.max()))
-            late += prob / 8 * (label in winners) / len(winners)
+    for label, prob, lat in cases:
+        obs = _observations(lat)
+        score = post["audio"][obs["audio"]] * post["video"][obs["video"]]
+        winners = np.flatnonzero(np.isclose(score, score.max()))
+        late += prob / 8 * (label in winners) / len(winners)
     out["late"] = float(late)
     return {k: round(out[k], 4) for k in ("audio", "video", "late", "fusion")}
 
