@@ -19,6 +19,7 @@
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
 quick = True  # True: quick data set and few epochs, about a minute on a CPU
 seed = 0
+epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
 checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
 figures_dir = "../figures"
@@ -84,12 +85,14 @@ pd.DataFrame(rows)
 # %% [markdown]
 # ## 4. Load the clips
 #
-# `course_config` is the one config the course uses (quick = 576 clips, full = 3456). The set is
+# `course.Course` holds this run's parameters and gives the one config the course uses
+# (`course_run.config`; quick = 576 clips, full = 3456). The set is
 # generated on first use and cached under a hash of every generation parameter; its content
 # hash is recorded so a report can prove which data it ran on.
 
 # %%
-cfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir)
+course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
+cfg = course_run.config("tacfn")
 arrays = load_arrays(cfg.data)
 print(f"{len(arrays)} clips; audio {arrays.audio.shape} = (N, Ta, F) MFCC frames; "
       f"video {arrays.video.shape} = (N, T, H, W, 3) uint8")

@@ -18,6 +18,7 @@
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
 quick = True  # True: quick data set and few epochs, about a minute on a CPU
 seed = 0
+epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
 checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
 figures_dir = "../figures"
@@ -38,7 +39,8 @@ from tacfn_lite.runtime import seed_everything
 from tacfn_lite.viz import save_figure
 
 # %%
-cfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir)
+course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
+cfg = course_run.config("tacfn")
 arrays = load_arrays(cfg.data)
 batch = to_batch(arrays, range(4))
 print("audio", tuple(batch.audio.shape), "(B, Ta, F);  video", tuple(batch.video.shape),
@@ -99,7 +101,7 @@ assert (by_code - by_time).abs().max() <= 1
 # course's size:
 
 # %%
-sizes = {name: count_parameters(build_model(course.course_config(name).model))
+sizes = {name: count_parameters(build_model(course_run.config(name).model))
          for name in course.COURSE_MODELS}
 record("01.parameters", sizes, run_dir)
 sizes
@@ -107,15 +109,15 @@ sizes
 # %% [markdown]
 # ## 5. Train audio-only and video-only models
 #
-# `course.trained_model` loads the checkpoint for this config from `checkpoint_dir`, or trains
+# `course_run.trained` loads the checkpoint for this config from `checkpoint_dir`, or trains
 # it first (epoch picked on validation, then one test evaluation). Notebook 04 reuses these two
 # checkpoints in its comparison. How close does each get to its designed ceiling?
 
 # %%
 accs = {}
 for modality in ("audio", "video"):
-    mcfg = course.course_config(modality, variant, quick, seed, device, cache_dir)
-    _, history = course.trained_model(mcfg, checkpoint_dir, arrays)
+    mcfg = course_run.config(modality)
+    _, history = course_run.trained(mcfg, arrays)
     accs[modality] = record(f"01.{modality}.test_accuracy", history["test"]["accuracy"], run_dir)
 ceil = arrays.meta["ceilings"]
 fig = viz.plot_accuracy_bars(accs, {m: ceil[m] for m in accs}, f"unimodal models, {variant}")

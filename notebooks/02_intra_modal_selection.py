@@ -20,6 +20,7 @@
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
 quick = True  # True: quick data set and few epochs, about a minute on a CPU
 seed = 0
+epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
 checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
 figures_dir = "../figures"
@@ -52,7 +53,8 @@ from tacfn_lite.viz import save_figure
 print(inspect.getsource(SelectReinforce.forward))
 
 # %%
-cfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir)
+course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
+cfg = course_run.config("tacfn")
 arrays = load_arrays(cfg.data)
 loaders, _ = make_loaders(cfg, arrays)
 test = loaders["test"].dataset.arrays
@@ -80,7 +82,7 @@ assert torch.allclose(out0.audio_select.sum(1), torch.ones(len(batch)), atol=1e-
 # The checkpoint lands in `checkpoint_dir`; notebooks 03-07 reuse it.
 
 # %%
-model, history = course.trained_model(cfg, checkpoint_dir, arrays)
+model, history = course_run.trained(cfg, arrays)
 acc = record("02.tacfn.test_accuracy", history["test"]["accuracy"], run_dir)
 print(f"TACFN test accuracy {acc:.1%} (fusion ceiling {arrays.meta['ceilings']['fusion']:.0%})")
 
@@ -124,5 +126,5 @@ print("saved", save_figure(fig, f"{figures_dir}/02_audio_selection_{variant}.png
 # few epochs; the full run and notebook 05 go further.
 #
 # **Exercises.** (1) Run with `variant="synchrony"`: does selection still find the vocal cue?
-# (2) `course.course_config("tacfn", ..., select=False)` trains the ablation: what does
+# (2) `course_run.config("tacfn", select=False)` trains the ablation: what does
 # `audio_select` become?

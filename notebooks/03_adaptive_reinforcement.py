@@ -20,6 +20,7 @@
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
 quick = True  # True: quick data set and few epochs, about a minute on a CPU
 seed = 0
+epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
 checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
 figures_dir = "../figures"
@@ -58,7 +59,8 @@ print(inspect.getsource(TACFNFusion.forward))
 # and `V' = V + V = 2V`. Without the residual (`residual=False`), `V' = V`.
 
 # %%
-cfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir)
+course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
+cfg = course_run.config("tacfn")
 source, target = torch.randn(2, 5, cfg.model.d_model), torch.randn(2, 7, cfg.model.d_model)
 for residual, factor in ((True, 2.0), (False, 1.0)):
     block = SelectReinforce(replace(cfg.model, residual=residual)).eval()
@@ -78,7 +80,7 @@ for residual, factor in ((True, 2.0), (False, 1.0)):
 arrays = load_arrays(cfg.data)
 loaders, _ = make_loaders(cfg, arrays)
 batch = to_batch(loaders["test"].dataset.arrays, range(len(loaders["test"].dataset)))
-model, history = course.trained_model(cfg, checkpoint_dir, arrays)
+model, history = course_run.trained(cfg, arrays)
 with torch.no_grad():
     out = model(batch.audio, batch.video)
 weights = out.video_weight.view(len(batch), *out.video_grid)  # (B, T', H', W')
@@ -113,8 +115,8 @@ print("saved", save_figure(fig, f"{figures_dir}/03_video_weight_{variant}.png"))
 # %%
 accs = {"tacfn": history["test"]["accuracy"]}
 for name, overrides in (course.QUICK_ABLATIONS if quick else course.ABLATIONS).items():
-    acfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir, **overrides)
-    _, h = course.trained_model(acfg, checkpoint_dir, arrays)
+    acfg = course_run.config("tacfn", **overrides)
+    _, h = course_run.trained(acfg, arrays)
     accs[name] = h["test"]["accuracy"]
 record("03.ablations.test_accuracy", accs, run_dir)
 print({name: f"{acc:.1%}" for name, acc in accs.items()})
@@ -130,7 +132,7 @@ print("saved", save_figure(fig, f"{figures_dir}/03_ablations_{variant}.png"))
 # a token-level mock-up). Try it: `variant="synchrony"`, `quick=False`, ideally on a GPU.
 #
 # **Exercise.** Train `direction="both"` (video also selects and reinforces audio) via
-# `course.course_config(..., direction="both")` and compare.
+# `course_run.config("tacfn", direction="both")` and compare.
 
 # %% [markdown]
 # ## 5. The authors' TACFN, and every way this kit differs from it
@@ -153,8 +155,8 @@ print("saved", save_figure(fig, f"{figures_dir}/03_ablations_{variant}.png"))
 # %%
 dev_accs, dev_models = {}, {}
 for name, overrides in (course.QUICK_DEVIATIONS if quick else course.DEVIATIONS).items():
-    dcfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir, **overrides)
-    dev_models[name], h = course.trained_model(dcfg, checkpoint_dir, arrays)
+    dcfg = course_run.config("tacfn", **overrides)
+    dev_models[name], h = course_run.trained(dcfg, arrays)
     dev_accs[name] = h["test"]["accuracy"]
 record("03.deviations.test_accuracy", dev_accs, run_dir)
 print({name: f"{acc:.1%}" for name, acc in dev_accs.items()})

@@ -19,6 +19,7 @@
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
 quick = True  # True: quick data set and few epochs, about a minute on a CPU
 seed = 0
+epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
 checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
 figures_dir = "../figures"
@@ -44,11 +45,12 @@ from tacfn_lite.viz import save_figure
 # Checkpoints trained in notebooks 01 and 02 with the same config are reused, not retrained.
 
 # %%
-arrays = load_arrays(course.course_config("tacfn", variant, quick, seed, device, cache_dir).data)
+course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
+arrays = load_arrays(course_run.config("tacfn").data)
 histories, rows = {}, {}
 for name in course.COURSE_MODELS:
-    mcfg = course.course_config(name, variant, quick, seed, device, cache_dir)
-    _, histories[name] = course.trained_model(mcfg, checkpoint_dir, arrays)
+    mcfg = course_run.config(name)
+    _, histories[name] = course_run.trained(mcfg, arrays)
     rows[name] = record(f"04.{name}", course.summary_row(histories[name]), run_dir)
 ceilings = arrays.meta["ceilings"]
 display(Markdown(course.markdown_table(rows, ceilings)))
@@ -82,7 +84,7 @@ print("saved", save_figure(fig, f"{figures_dir}/04_comparison_{variant}.png"))
 # %%
 cost = {}
 for name in course.COURSE_MODELS:
-    mcfg = course.course_config(name, variant, quick, seed, device, cache_dir)
+    mcfg = course_run.config(name)
     cost[name] = {"params": count_parameters(build_model(mcfg.model)),
                   "fusion_flops": fusion_flops(mcfg)}
 record("04.cost", cost, run_dir)
@@ -101,11 +103,11 @@ cost
 # same split, seed and epochs; the epoch is picked on validation as always.
 
 # %%
-claim_arrays = load_arrays(course.claim_config("tacfn", quick, seed, device, cache_dir).data)
+claim_arrays = load_arrays(course_run.claim_config("tacfn").data)
 claim = {}
 for name in course.CLAIM_MODELS:
-    ccfg = course.claim_config(name, quick, seed, device, cache_dir)
-    _, claim_history = course.trained_model(ccfg, checkpoint_dir, claim_arrays)
+    ccfg = course_run.claim_config(name)
+    _, claim_history = course_run.trained(ccfg, claim_arrays)
     claim[name] = record(f"04.claim.{name}", course.summary_row(claim_history), run_dir)
 claim_ceilings = claim_arrays.meta["ceilings"]
 display(Markdown(course.markdown_table(claim, claim_ceilings)))
@@ -128,8 +130,8 @@ print("saved", save_figure(fig, f"{figures_dir}/04_claim_synchrony.png"))
 # %%
 n_test = len(arrays) // 6
 for name, r in rows.items():
-    mcfg = course.course_config(name, variant, quick, seed, device, cache_dir)
-    assert course.checkpoint_path(checkpoint_dir, mcfg).exists()
+    mcfg = course_run.config(name)
+    assert course_run.checkpoint(mcfg).exists()
     assert r["test_accuracy"] <= ceilings["fusion"] + 3 * (0.25 / n_test) ** 0.5, name
 print("all", len(rows), "checkpoints saved in", checkpoint_dir)
 

@@ -21,6 +21,7 @@
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
 quick = True  # True: quick data set and few epochs, about a minute on a CPU
 seed = 0
+epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
 checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
 figures_dir = "../figures"
@@ -50,9 +51,10 @@ from tacfn_lite.widgets import Explorer
 # saw: the test fold.
 
 # %%
-cfg = course.claim_config("tacfn", quick, seed, device, cache_dir)  # notebook 04, section 5
+course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
+cfg = course_run.claim_config("tacfn")  # notebook 04, section 5
 arrays = load_arrays(cfg.data, progress=False)
-model, history = course.trained_model(cfg, checkpoint_dir, arrays)
+model, history = course_run.trained(cfg, arrays)
 test = split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)["test"]
 batch = to_batch(arrays, test)
 with torch.no_grad():

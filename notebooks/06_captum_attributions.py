@@ -20,6 +20,7 @@
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
 quick = True  # True: quick data set and few epochs, about a minute on a CPU
 seed = 0
+epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
 checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
 figures_dir = "../figures"
@@ -46,10 +47,10 @@ from tacfn_lite.viz import (plot_explanation, plot_modality_importance,
 # sees each through `explain.LogitsForward`, a tensor-only forward `(audio, video) → logits`.
 
 # %%
-cfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir)
+course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
+cfg = course_run.config("tacfn")
 arrays = load_arrays(cfg.data, progress=False)
-models = {name: course.trained_model(course.course_config(name, variant, quick, seed, device,
-                                                          cache_dir), checkpoint_dir, arrays)[0]
+models = {name: course_run.trained(course_run.config(name), arrays)[0]
           for name in ("tacfn", "mult", "concat")}
 test = split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)["test"]
 batch = to_batch(arrays, test[:8])

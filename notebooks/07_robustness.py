@@ -19,6 +19,7 @@
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
 quick = True  # True: quick data set and few epochs, about a minute on a CPU
 seed = 0
+epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
 checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
 figures_dir = "../figures"
@@ -43,11 +44,11 @@ from tacfn_lite.viz import plot_robustness, save_figure
 # statistics (mean clip, standard deviations) come from the **training** split only.
 
 # %%
-cfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir)
+course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
+cfg = course_run.config("tacfn")
 arrays = load_arrays(cfg.data)
 loaders, _ = make_loaders(cfg, arrays)
-models = {name: course.trained_model(course.course_config(name, variant, quick, seed, device,
-                                                          cache_dir), checkpoint_dir, arrays)[0]
+models = {name: course_run.trained(course_run.config(name), arrays)[0]
           for name in course.COURSE_MODELS}
 stats = training_stats(loaders["train"].dataset.arrays)
 test = loaders["test"].dataset.arrays
@@ -84,7 +85,7 @@ print("unimodal models ignore the other modality ✓")
 # **Reading the result.** On `complementary` both modalities are needed, so losing either
 # should pull a fused model towards the other modality's 50 % ceiling (or below, if the model
 # never learned to cope). Models trained with modality dropout
-# (`course.course_config(..., audio_dropout=0.3, video_dropout=0.3)`) learn to cope; the
+# (`course_run.config(name, audio_dropout=0.3, video_dropout=0.3)`) learn to cope; the
 # `redundant` variant, where each modality alone carries the label, is where that pays off.
 #
 # **Exercise.** Train TACFN with modality dropout on `redundant` and compare its

@@ -18,6 +18,7 @@
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
 quick = True  # True: quick data set and few epochs, about a minute on a CPU
 seed = 0
+epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
 checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
 figures_dir = "../figures"
@@ -77,9 +78,10 @@ if key in metrics:
 # equal the one recorded when it was trained.
 
 # %%
-cfg = course.course_config("tacfn", variant, quick, seed, device, cache_dir)
+course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
+cfg = course_run.config("tacfn")
 arrays = load_arrays(cfg.data)
-model, history = course.trained_model(cfg, checkpoint_dir, arrays)
+model, history = course_run.trained(cfg, arrays)
 loaders, _ = make_loaders(cfg, arrays)
 again = evaluate(model, loaders["test"], resolve_device(device))["accuracy"]
 print(f"recorded {history['test']['accuracy']:.4f}, re-evaluated {again:.4f}")

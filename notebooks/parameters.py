@@ -2,6 +2,7 @@
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
 quick = True  # True: quick data set and few epochs, about a minute on a CPU
 seed = 0
+epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
 checkpoint_dir = "../runs/course"  # models trained once (01, 02, 04) and reused by later notebooks
 figures_dir = "../figures"

@@ -1,11 +1,11 @@
-"""Course helpers for notebooks 01-08: one config per (model, variant, quick), the checkpoint path
-notebook 04 writes and 05-07 reuse (loaded or trained by ``checkpoints.load_or_train``) and the
-summary tables (figures: ``viz.py``)."""
+"""The course's runs: one :class:`Course` per notebook run (its papermill parameters) gives every
+config, the checkpoint path notebook 04 writes and 05-07 reuse, and the summary tables
+(figures: ``viz.py``)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ DEVIATIONS = {"official": {"tacfn": "official"}, "kit": {"tacfn": "kit"},
               "classifier_source=selected": {"tacfn": "official", "classifier_source": "selected"}}
 QUICK_DEVIATIONS = dict(list(DEVIATIONS.items())[:3])
 
-
 # The claim (notebooks 04 and 05): on `synchrony` only the face event that co-occurs with the
 # vocal cue carries the label, so token-level selection and reinforcement can bind it and
 # time-pooled fusion cannot. Trained from scratch on the full set even in quick mode (on the
@@ -37,25 +36,70 @@ CLAIM_VARIANT, CLAIM_MODELS = "synchrony", ("tacfn", "concat", "late")
 CLAIM_EPOCHS = {True: 24, False: FULL_EPOCHS}  # quick, full: TACFN leaves 50 % after ~15-20
 
 
-def claim_config(model: str = "tacfn", quick: bool = True, seed: int = 0, device: str = "auto",
-                 cache_dir: str = ".cache/tacfn_lite") -> RunConfig:
-    """The config of the claim comparison (:data:`CLAIM_MODELS` on :data:`CLAIM_VARIANT`)."""
-    return course_config(model, CLAIM_VARIANT, False, seed, device, cache_dir,
-                         epochs=CLAIM_EPOCHS[quick])
-
-
-def course_config(model: str = "tacfn", variant: str = "complementary", quick: bool = True,
-                  seed: int = 0, device: str = "auto", cache_dir: str = ".cache/tacfn_lite",
-                  **overrides: Any) -> RunConfig:
-    """The config every notebook uses for ``model`` on SynthAV ``variant``.
+@dataclass(frozen=True)
+class Course:
+    """The parameters of one course run (the notebooks' parameters cell).
 
     ``quick`` picks the quick data set and :data:`QUICK_EPOCHS`, else the full set and
-    :data:`FULL_EPOCHS`. ``overrides`` are any :func:`get_config` keys (e.g. ``select=False``).
+    :data:`FULL_EPOCHS`; ``epochs > 0`` trains every model that many epochs instead (a smoke
+    run of the whole course, e.g. ``tacfn-lite report --quick --param epochs=1``).
     """
-    base = {"model": model, "variant": variant, "size": "quick" if quick else "full",
-            "seed": seed, "device": device, "cache_dir": str(cache_dir), "progress": False,
-            "epochs": QUICK_EPOCHS if quick else FULL_EPOCHS}
-    return get_config("tiny", **{**base, **overrides})
+
+    variant: str = "complementary"
+    quick: bool = True
+    seed: int = 0
+    device: str = "auto"
+    cache_dir: str = ".cache/tacfn_lite"
+    checkpoint_dir: str = "runs/course"
+    epochs: int = 0
+
+    def config(self, model: str = "tacfn", **overrides: Any) -> RunConfig:
+        """The config every notebook uses for ``model``; ``overrides`` are any
+        :func:`get_config` keys (e.g. ``select=False``, ``variant="synchrony"``)."""
+        base = {"model": model, "variant": self.variant, "size": "quick" if self.quick else "full",
+                "seed": self.seed, "device": self.device, "cache_dir": str(self.cache_dir),
+                "progress": False, "epochs": QUICK_EPOCHS if self.quick else FULL_EPOCHS}
+        cfg = get_config("tiny", **{**base, **overrides})
+        return replace(cfg, train=replace(cfg.train, epochs=self.epochs)) if self.epochs else cfg
+
+    def claim_config(self, model: str = "tacfn") -> RunConfig:
+        """The config of the claim comparison (:data:`CLAIM_MODELS` on :data:`CLAIM_VARIANT`,
+        full set, :data:`CLAIM_EPOCHS`)."""
+        return self.config(model, variant=CLAIM_VARIANT, size="full",
+                           epochs=CLAIM_EPOCHS[self.quick])
+
+    def checkpoint(self, cfg: RunConfig) -> Path:
+        """``<checkpoint_dir>/<variant>-<size>/<model>[-<ablation>]-s<seed>-e<epochs>/best.pt``.
+
+        Every config field a notebook varies is in the name, so a notebook never loads weights
+        trained for another setting; :meth:`trained` also checks the loaded config.
+        """
+        tag = ablation_tag(cfg).replace("=", "").replace(",", "-").replace(">", "")
+        name = "-".join(x for x in (cfg.model.model, tag, f"s{cfg.train.seed}",
+                                    f"e{cfg.train.epochs}") if x)
+        return Path(self.checkpoint_dir) / f"{cfg.data.variant}-{cfg.data.size}" / name / "best.pt"
+
+    def trained(self, cfg: RunConfig, arrays=None):
+        """Load the checkpoint for ``cfg``, training it first if missing.
+
+        Seeds before building, so a fresh run is deterministic on CPU. Returns (model in eval
+        mode, its history dict from ``history.json``).
+        """
+        from .checkpoints import load_or_train
+        from .runtime import resolve_device, seed_everything
+
+        path = self.checkpoint(cfg)
+        seed_everything(cfg.train.seed)
+        model, saved = load_or_train(cfg, path, arrays=arrays,
+                                     device=resolve_device(cfg.train.device))
+        same_data = replace(saved.data, cache_dir=cfg.data.cache_dir) == cfg.data  # cache moves
+        if not same_data or saved.model != cfg.model:
+            raise ValueError(f"{path}: its data/model config differs from the requested one; "
+                             "delete it or use another checkpoint_dir")
+        history_path = path.parent / "history.json"
+        if not history_path.is_file():
+            raise ValueError(f"{history_path}: missing; {path} was not written by train.fit")
+        return model, json.loads(history_path.read_text())
 
 
 def ablation_tag(cfg: RunConfig) -> str:
@@ -63,40 +107,6 @@ def ablation_tag(cfg: RunConfig) -> str:
     ref = get_config("tiny", model=cfg.model.model, variant=cfg.data.variant, size=cfg.data.size)
     return ",".join(f"{f.name}={getattr(cfg.model, f.name)}" for f in fields(cfg.model)
                     if getattr(cfg.model, f.name) != getattr(ref.model, f.name))
-
-
-def checkpoint_path(checkpoint_dir: str | Path, cfg: RunConfig) -> Path:
-    """``<dir>/<variant>-<size>/<model>[-<ablation>]-s<seed>-e<epochs>/best.pt``.
-
-    Every config field a notebook varies is in the name, so a notebook never loads weights
-    trained for another setting; :func:`trained_model` also checks the loaded config.
-    """
-    tag = ablation_tag(cfg).replace("=", "").replace(",", "-").replace(">", "")
-    name = "-".join(x for x in (cfg.model.model, tag, f"s{cfg.train.seed}",
-                                f"e{cfg.train.epochs}") if x)
-    return Path(checkpoint_dir) / f"{cfg.data.variant}-{cfg.data.size}" / name / "best.pt"
-
-
-def trained_model(cfg: RunConfig, checkpoint_dir: str | Path, arrays=None):
-    """Load the checkpoint for ``cfg`` from ``checkpoint_dir``, training it first if missing.
-
-    Seeds before building, so a fresh run is deterministic on CPU. Returns (model in eval
-    mode, its history dict from ``history.json``).
-    """
-    from .checkpoints import load_or_train
-    from .runtime import resolve_device, seed_everything
-
-    path = checkpoint_path(checkpoint_dir, cfg)
-    seed_everything(cfg.train.seed)
-    model, saved = load_or_train(cfg, path, arrays=arrays, device=resolve_device(cfg.train.device))
-    same_data = replace(saved.data, cache_dir=cfg.data.cache_dir) == cfg.data  # cache may move
-    if not same_data or saved.model != cfg.model:
-        raise ValueError(f"{path}: its data/model config differs from the requested one; "
-                         "delete it or use another checkpoint_dir")
-    history_path = path.parent / "history.json"
-    if not history_path.is_file():
-        raise ValueError(f"{history_path}: missing; {path} was not written by train.fit")
-    return model, json.loads(history_path.read_text())
 
 
 def summary_row(history: dict) -> dict:
