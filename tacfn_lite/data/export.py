@@ -16,8 +16,9 @@ import numpy as np
 from ..config import DataConfig
 from ..io import atomic_write, atomic_write_text
 from .core import ClipArrays
+from .cremad import EMOTIONS, SENTENCES
 from .features import FACE_MARGIN, audio_features
-from .synthetic import GEN_KEYS, clip_plan, make_actors, synth_audio
+from .synthetic import GEN_KEYS, clip_plan, load_synthav, make_actors, synth_audio
 
 RAVDESS_FPS = Fraction(30000, 1001)  # 29.97 fps like the originals
 # container → video codec, audio codec, sample format fed to it (FFmpeg encodes FLV1, not VP6)
@@ -201,8 +202,6 @@ def export_cremad(arrays: ClipArrays, out_dir: str | Path, *, actors=None, per_c
     """Write SynthAV clips of the 6 CREMA-D emotions as ``AudioWAV/*.wav`` (16 kHz 16-bit mono)
     and ``VideoFlash/*.flv`` (FLV1 video + MP3 track; the originals are VP6, which FFmpeg can
     decode but not encode). Names: ``{1000 + actor}_{sentence}_{emotion}_XX``."""
-    from .cremad import EMOTIONS, SENTENCES
-
     out = Path(out_dir)
     cfg = synth_config(arrays)
     code_of = {name: code for code, name in EMOTIONS.items()}
@@ -226,8 +225,6 @@ def export_cremad(arrays: ClipArrays, out_dir: str | Path, *, actors=None, per_c
 def export_corpus(corpus: str, cfg: DataConfig, out_dir: str | Path | None, n_actors: int = 24,
                   per_class: int = 1) -> dict:
     """``tacfn-lite export``: the SynthAV set of ``cfg`` written in ``corpus``'s layout."""
-    from .synthetic import load_synthav
-
     if not out_dir:
         raise ValueError("export needs --out DIR")
     arrays = load_synthav(cfg)

@@ -88,7 +88,6 @@ def validate(data, path: Path) -> dict[str, dict[str, np.ndarray]]:
     if not isinstance(data, dict) or set(SPLITS) - set(data):
         raise ValueError(f"{path}: expected a dict with splits {sorted(SPLITS)}, got "
                          f"{sorted(data) if isinstance(data, dict) else type(data).__name__}")
-    out = {}
     for split in SPLITS:
         part = data[split]
         if not isinstance(part, dict):
@@ -106,8 +105,7 @@ def validate(data, path: Path) -> dict[str, dict[str, np.ndarray]]:
         if part["labels"].shape not in ((n, 4, 2), (n, 4)):
             raise ValueError(f"{path}: {split}/labels: expected shape ({n}, 4, 2), got "
                              f"{part['labels'].shape}")
-        out[split] = part
-    return out
+    return {split: data[split] for split in SPLITS}
 
 
 def present_emotions(labels: np.ndarray) -> np.ndarray:
