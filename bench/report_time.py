@@ -8,6 +8,7 @@ SynthAV) and of the test suite, on this machine (DESIGN §5: quick report ≤ 5 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -45,6 +46,20 @@ def time_command(cmd: list[str], timeout: float) -> dict:
     return row
 
 
+def claim_of(run_json: str) -> dict | None:
+    """The claim notebook 04 recorded in a report's run.json: test accuracy per model and
+    TACFN's gap in points (None when the report did not get that far)."""
+    try:
+        metrics = json.loads(open(run_json).read())["metrics"]
+    except (OSError, ValueError, KeyError):
+        return None
+    claim = {k.rsplit(".", 1)[1]: v for k, v in metrics.items() if k.startswith("04.claim.")}
+    gaps = claim.pop("gap_points", {})
+    return {"test_accuracy": {m: round(r["test_accuracy"], 4) for m, r in claim.items()},
+            "gap_points": {m: round(g, 1) for m, g in gaps.items()},
+            "shown": bool(gaps) and min(gaps.values()) >= 20}
+
+
 def main() -> None:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--skip-report", action="store_true")
@@ -53,6 +68,8 @@ def main() -> None:
                    help='extra pytest arguments, e.g. "-q -m \'not browser\'"')
     p.add_argument("--timeout", type=float, default=3600, help="seconds per command")
     p.add_argument("--report-cmd", help="command to time instead of the quick report")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to the report, e.g. --param seed=1 (repeatable)")
     args = p.parse_args()
     py = sys.executable
     rows, load_start = {}, os.getloadavg()[0]
@@ -63,8 +80,11 @@ def main() -> None:
             cmd = [py, "-m", "tacfn_lite.cli", "report", "--help"]
         else:  # report runs go to a temp folder; figures/ is refreshed as by `make report`
             out_dir = tempfile.mkdtemp(prefix="tacfn_report_time_")
-            cmd = [py, "-m", "tacfn_lite.cli", "report", "--quick", "--out", out_dir]
+            cmd = [py, "-m", "tacfn_lite.cli", "report", "--quick", "--out", out_dir,
+                   "--run-id", "timed", *(f"--param={p}" for p in args.param)]
         rows["quick_report"] = time_command(cmd, args.timeout)
+        if not (args.report_cmd or args.smoke):
+            rows["quick_report"]["claim"] = claim_of(os.path.join(out_dir, "timed", "run.json"))
     if not args.skip_tests:
         extra = ["--collect-only", "-q"] if args.smoke else shlex.split(args.pytest_args)
         rows["test_suite"] = time_command([py, "-m", "pytest", "-p", "no:cacheprovider", *extra],

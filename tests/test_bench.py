@@ -124,6 +124,23 @@ def test_compare_smoke_wraps_the_cli_per_variant(synthav, synthav_cache, tmp_pat
     assert Path(v["json"]).is_file()
 
 
+def test_report_time_reads_the_claim_from_the_timed_runs_run_json(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    from report_time import claim_of
+
+    metrics = {"04.claim.tacfn": {"test_accuracy": 0.986}, "04.claim.late": {"test_accuracy": 0.5},
+               "04.claim.concat": {"test_accuracy": 0.8},
+               "04.claim.gap_points": {"concat": 18.6, "late": 48.6}, "04.tacfn": {}}
+    (tmp_path / "run.json").write_text(json.dumps({"metrics": metrics}))
+    claim = claim_of(str(tmp_path / "run.json"))
+    assert claim["test_accuracy"] == {"tacfn": 0.986, "late": 0.5, "concat": 0.8}
+    assert claim["gap_points"] == {"concat": 18.6, "late": 48.6} and claim["shown"] is False
+    metrics["04.claim.gap_points"]["concat"] = 20.0
+    (tmp_path / "run.json").write_text(json.dumps({"metrics": metrics}))
+    assert claim_of(str(tmp_path / "run.json"))["shown"] is True
+    assert claim_of(str(tmp_path / "missing.json")) is None
+
+
 @pytest.mark.slow  # collects the whole suite
 def test_report_time_smoke_times_report_and_test_collection(tmp_path):
     rec, _ = run_bench("report_time.py", "--smoke", results=tmp_path)
