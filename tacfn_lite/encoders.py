@@ -132,10 +132,13 @@ class TinyVideoCNN(nn.Module):
         )
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        x = video.transpose(1, 2)  # (B, 3, T, H, W)
-        x = torch.cat([x, x - x.mean(2, keepdim=True)], dim=1)  # (B, 6, T, H, W)
         # channels-last: the same convolutions, about twice as fast on a CPU (oneDNN)
-        return self.net(x.contiguous(memory_format=torch.channels_last_3d))  # (B, D, T, H/8, W/8)
+        x = video.transpose(1, 2).contiguous(memory_format=torch.channels_last_3d)  # (B,3,T,H,W)
+        first = self.net[0]  # on [x ; x - mean] with weights [W_x ; W_d], i.e. computed as
+        w_x, w_d = first.weight[:, :3], first.weight[:, 3:]  # conv(x, W_x + W_d) - conv(mean, W_d)
+        y = (nn.functional.conv3d(x, w_x + w_d, first.bias, first.stride)
+             - nn.functional.conv3d(x.mean(2, keepdim=True), w_d, None, first.stride))
+        return self.net[1:](y)  # (B, D, T, H/8, W/8)
 
 
 class VideoEncoder(nn.Module):

@@ -208,3 +208,19 @@ def test_audio_layer_computes_what_torch_transformer_layer_computes(causal):
     expected = ref.eval()(x, src_mask=mask, is_causal=causal)
     torch.testing.assert_close(mine.eval()(x, causal), expected, atol=1e-5, rtol=1e-5)
     assert not torch.allclose(mine(x, not causal), expected, atol=1e-3)  # the mask matters
+
+
+def test_video_cnn_first_conv_sees_each_frame_and_its_difference_from_the_clip_mean():
+    """TinyVideoCNN computes its first convolution on [x ; x − mean over time] without building
+    the 6-channel input: the same output as the plain network on the concatenated frames."""
+    from tacfn_lite.encoders import TinyVideoCNN
+
+    torch.manual_seed(0)
+    net = TinyVideoCNN(get_config("tiny").model).eval()
+    video = torch.rand(3, 16, 3, 32, 32)
+    x = video.transpose(1, 2)
+    expected = net.net(torch.cat([x, x - x.mean(2, keepdim=True)], dim=1))
+    torch.testing.assert_close(net(video), expected, atol=1e-5, rtol=1e-5)
+    still = video[:, :1].expand_as(video)  # no motion: the difference channels are zero
+    without_diff = net.net(torch.cat([still.transpose(1, 2), torch.zeros_like(x)], dim=1))
+    torch.testing.assert_close(net(still), without_diff, atol=1e-5, rtol=1e-5)
