@@ -113,11 +113,9 @@ print("saved", save_figure(fig, f"{figures_dir}/03_video_weight_{variant}.png"))
 # epochs as TACFN, so the only difference is the switch.
 
 # %%
-accs = {"tacfn": history["test"]["accuracy"]}
-for name, overrides in (course.QUICK_ABLATIONS if quick else course.ABLATIONS).items():
-    acfg = course_run.config("tacfn", **overrides)
-    _, h = course_run.trained(acfg, arrays)
-    accs[name] = h["test"]["accuracy"]
+ablated, _ = course_run.trained_settings(course.QUICK_ABLATIONS if quick else course.ABLATIONS,
+                                        arrays)
+accs = {"tacfn": history["test"]["accuracy"], **ablated}
 record("03.ablations.test_accuracy", accs, run_dir)
 print({name: f"{acc:.1%}" for name, acc in accs.items()})
 fig = viz.plot_accuracy_bars(accs, {"fusion": arrays.meta["ceilings"]["fusion"]},
@@ -153,11 +151,8 @@ print("saved", save_figure(fig, f"{figures_dir}/03_ablations_{variant}.png"))
 # table (full SynthAV, 3 seeds) is in the README and `bench/results/deviations_*.json`.
 
 # %%
-dev_accs, dev_models = {}, {}
-for name, overrides in (course.QUICK_DEVIATIONS if quick else course.DEVIATIONS).items():
-    dcfg = course_run.config("tacfn", **overrides)
-    dev_models[name], h = course_run.trained(dcfg, arrays)
-    dev_accs[name] = h["test"]["accuracy"]
+dev_accs, dev_models = course_run.trained_settings(
+    course.QUICK_DEVIATIONS if quick else course.DEVIATIONS, arrays)
 record("03.deviations.test_accuracy", dev_accs, run_dir)
 print({name: f"{acc:.1%}" for name, acc in dev_accs.items()})
 fig = viz.plot_accuracy_bars(dev_accs, {"fusion": arrays.meta["ceilings"]["fusion"]},

@@ -101,6 +101,15 @@ class Course:
             raise ValueError(f"{history_path}: missing; {path} was not written by train.fit")
         return model, json.loads(history_path.read_text())
 
+    def trained_settings(self, settings: dict[str, dict], arrays=None, model: str = "tacfn"):
+        """:meth:`trained` for ``model`` under each named setting of config overrides (e.g.
+        :data:`ABLATIONS`, :data:`DEVIATIONS`): ``({name: test accuracy}, {name: model})``."""
+        accs, models = {}, {}
+        for name, overrides in settings.items():
+            models[name], history = self.trained(self.config(model, **overrides), arrays)
+            accs[name] = history["test"]["accuracy"]
+        return accs, models
+
 
 def ablation_tag(cfg: RunConfig) -> str:
     """Model fields that differ from the default config, e.g. ``select=False`` (or ``""``)."""

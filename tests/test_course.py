@@ -44,6 +44,9 @@ def test_trained_refuses_a_checkpoint_made_for_another_config(tmp_path, synthav_
     model, history = c.trained(cfg)
     assert not model.training and history["test"]["accuracy"] >= 0.0
     assert c.trained(cfg)[1] == history  # second call loads, same history
+    accs, models = c.trained_settings({"plain": {}, "no selection": {"select": False}})
+    assert accs["plain"] == history["test"]["accuracy"]  # the same checkpoint, loaded
+    assert models["no selection"].cfg.select is False and set(accs) == set(models)
     other = c.config("tacfn", data_seed=1)  # same checkpoint name, other data
     with pytest.raises(ValueError, match="differs from the requested one"):
         c.trained(other)
