@@ -17,7 +17,7 @@ LAYERS = [
     ("runtime", "io", "metrics"),
     ("provenance",),
     ("data.core", "data.features"),
-    ("data.splits", "data.leakage", "data.probes"),
+    ("data.splits", "data.leakage"),
     ("data.media", "data.synthetic"),
     ("data.prepare",),
     ("data.ravdess", "data.cremad", "data.iemocap"),
