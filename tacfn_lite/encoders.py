@@ -44,7 +44,8 @@ class TimeEncoding(nn.Module):
     def forward(self, length: int, device: torch.device) -> torch.Tensor:
         if self.kind == "learned":
             if length > self.table.shape[0]:
-                raise ValueError(f"sequence of {length} steps exceeds learned table {self.table.shape[0]}")
+                raise ValueError(f"sequence of {length} steps exceeds learned table "
+                                 f"{self.table.shape[0]}")
             return self.table[:length]
         times = (torch.arange(length, device=device) + self.offset) / self.rate
         return seconds_encoding(times, self.d_model, self.max_seconds)
@@ -104,7 +105,8 @@ class AudioEncoder(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         if audio.ndim != 3 or audio.shape[-1] != self.norm_in.num_features:
-            raise ValueError(f"audio: expected (B, Ta, {self.norm_in.num_features}), got {tuple(audio.shape)}")
+            raise ValueError(f"audio: expected (B, Ta, {self.norm_in.num_features}), "
+                             f"got {tuple(audio.shape)}")
         x = self.conv(self.norm_in(audio.transpose(1, 2))).transpose(1, 2)  # (B, Ta, D)
         x = x + self.time(x.shape[1], x.device)
         for layer in self.transformer["layers"]:

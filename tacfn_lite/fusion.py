@@ -81,7 +81,7 @@ class SelectReinforce(nn.Module):
         self.score_out = nn.Linear(cfg.score_hidden, 1, bias=False)
 
     def select(self, source: torch.Tensor):
-        """Step 1: ``(B, S, D)`` → selected vector ``(B, D)`` and selection map ``(B, S)`` or None."""
+        """Step 1: ``(B, S, D)`` → selected vector ``(B, D)``, selection ``(B, S)`` or None."""
         if not self.cfg.select:  # ablation: no selection, the source is mean-pooled
             return source.mean(1), None
         if self.cfg.selection == "last_step":  # official: output of the causal transformer at t=S
@@ -139,7 +139,7 @@ class TACFNFusion(nn.Module):
             self.head = Head(2 * cfg.d_model * n_dirs, cfg)
 
     def classify(self, feats: list[torch.Tensor], audio: torch.Tensor) -> torch.Tensor:
-        """Step 4: ``[pooled, chosen, ...]`` (each ``(B, D)``) and audio ``(B, Ta, D)`` → logits."""
+        """Step 4: ``[pooled, chosen, ...]`` (each ``(B, D)``), audio ``(B, Ta, D)`` → logits."""
         if self.cfg.classifier_source == "all":
             if audio.shape[1] != self.cfg.audio_steps:
                 raise ValueError(f"audio: expected {self.cfg.audio_steps} tokens to flatten, "

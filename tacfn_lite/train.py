@@ -163,7 +163,8 @@ def _setup(model: nn.Module, cfg: RunConfig) -> _Run:
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=tc.amp and device.type == "cuda")
     out = Path(tc.out_dir)
-    return _Run(model, net, optimizer, scaler, device, out, History(checkpoint=str(out / "best.pt")))
+    history = History(checkpoint=str(out / "best.pt"))
+    return _Run(model, net, optimizer, scaler, device, out, history)
 
 
 def _resume(run: _Run, train_loader, cfg: RunConfig) -> None:
