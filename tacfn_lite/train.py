@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 
 from .cards import write_card
 from .config import RunConfig
-from .io import atomic_torch_save, atomic_write_text, load_checkpoint
 from .data.leakage import check_manifest
+from .io import atomic_torch_save, atomic_write_text, load_checkpoint
 from .metrics import classification_metrics
 from .runtime import autocast, resolve_device, seed_everything
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tacfn_lite.data.splits import make_manifest, split_indices
 from tacfn_lite.data.leakage import find_overlaps
+from tacfn_lite.data.splits import make_manifest, split_indices
 from tacfn_lite.protocols import pick_epochs, random_clip_split, run_protocols, summary_rows
 from tacfn_lite.viz import plot_protocols
 

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from tacfn_lite.config import get_config
-from tacfn_lite.data import make_loaders, ravdess
+from tacfn_lite.data import features, make_loaders, ravdess
 from tacfn_lite.data.export import export_ravdess, landmark_header, write_av
-from tacfn_lite.data.media import MANIFEST
-from tacfn_lite.data import features
 from tacfn_lite.data.features import crop_faces, read_landmarks
+from tacfn_lite.data.media import MANIFEST
 from tacfn_lite.data.splits import actor_folds
 
 
