@@ -47,11 +47,11 @@ from tacfn_lite.viz import save_figure
 # %%
 course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
 arrays = load_arrays(course_run.config("tacfn").data)
-histories, rows = {}, {}
-for name in course.COURSE_MODELS:
-    mcfg = course_run.config(name)
-    _, histories[name] = course_run.trained(mcfg, arrays)
-    rows[name] = record(f"04.{name}", course.summary_row(histories[name]), run_dir)
+# trained_all: on a CPU the missing checkpoints train side by side, one thread each
+runs = course_run.trained_all({name: course_run.config(name) for name in course.COURSE_MODELS},
+                              arrays)
+histories = {name: history for name, (_, history) in runs.items()}
+rows = {name: record(f"04.{name}", course.summary_row(h), run_dir) for name, h in histories.items()}
 ceilings = arrays.meta["ceilings"]
 display(Markdown(course.markdown_table(rows, ceilings)))
 
@@ -103,12 +103,10 @@ cost
 # same split, seed and epochs; the epoch is picked on validation as always.
 
 # %%
-claim_arrays = load_arrays(course_run.claim_config("tacfn").data)
-claim = {}
-for name in course.CLAIM_MODELS:
-    ccfg = course_run.claim_config(name)
-    _, claim_history = course_run.trained(ccfg, claim_arrays)
-    claim[name] = record(f"04.claim.{name}", course.summary_row(claim_history), run_dir)
+claim_cfgs = {name: course_run.claim_config(name) for name in course.CLAIM_MODELS}
+claim_arrays = load_arrays(claim_cfgs["tacfn"].data)
+claim = {name: record(f"04.claim.{name}", course.summary_row(history), run_dir)
+         for name, (_, history) in course_run.trained_all(claim_cfgs, claim_arrays).items()}
 claim_ceilings = claim_arrays.meta["ceilings"]
 display(Markdown(course.markdown_table(claim, claim_ceilings)))
 

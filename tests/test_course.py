@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import torch
 
 from tacfn_lite import course
 
@@ -50,3 +53,30 @@ def test_trained_refuses_a_checkpoint_made_for_another_config(tmp_path, synthav_
     other = c.config("tacfn", data_seed=1)  # same checkpoint name, other data
     with pytest.raises(ValueError, match="differs from the requested one"):
         c.trained(other)
+
+
+def test_trained_all_trains_missing_checkpoints_side_by_side_and_deterministically(
+        tmp_path, synthav_cache, synthav):
+    synthav("complementary")  # the workers read the cached set
+    runs, threads = [], torch.get_num_threads()
+    torch.set_num_threads(2)  # here; each worker trains with one
+    try:
+        for folder in ("a", "b"):
+            c = course.Course(device="cpu", cache_dir=synthav_cache, epochs=1,
+                              checkpoint_dir=str(tmp_path / folder))
+            cfgs = {name: c.config(name) for name in ("concat", "late")}
+            runs.append(c.trained_all(cfgs, workers=2))
+            for cfg in cfgs.values():
+                card = json.loads((c.checkpoint(cfg).parent / "model_card.json").read_text())
+                assert card["training"]["device"].endswith("1 threads)")  # a worker trained it
+    finally:
+        torch.set_num_threads(threads)
+    first, second = runs
+    assert set(first) == {"concat", "late"}
+    def numbers(history):  # everything but the wall time
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history["epochs"]]
+
+    for name in first:  # two parallel trainings of one config: the same numbers
+        assert numbers(first[name][1]) == numbers(second[name][1])
+        assert first[name][1]["test"] == second[name][1]["test"]
+        assert not first[name][0].training
