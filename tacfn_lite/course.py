@@ -127,13 +127,12 @@ class Course:
         return {name: self.trained(cfg, arrays) for name, cfg in cfgs.items()}
 
     def trained_settings(self, settings: dict[str, dict], arrays=None, model: str = "tacfn"):
-        """:meth:`trained` for ``model`` under each named setting of config overrides (e.g.
+        """:meth:`trained_all` for ``model`` under each named setting of config overrides (e.g.
         :data:`ABLATIONS`, :data:`DEVIATIONS`): ``({name: test accuracy}, {name: model})``."""
-        accs, models = {}, {}
-        for name, overrides in settings.items():
-            models[name], history = self.trained(self.config(model, **overrides), arrays)
-            accs[name] = history["test"]["accuracy"]
-        return accs, models
+        runs = self.trained_all({name: self.config(model, **overrides)
+                                 for name, overrides in settings.items()}, arrays)
+        return ({name: h["test"]["accuracy"] for name, (_, h) in runs.items()},
+                {name: m for name, (m, _) in runs.items()})
 
 
 def _one_thread() -> None:
