@@ -109,15 +109,16 @@ sizes
 # %% [markdown]
 # ## 5. Train audio-only and video-only models
 #
-# `course_run.trained` loads the checkpoint for a config from `checkpoint_dir`, or trains it
-# first (epoch picked on validation, then one test evaluation); `course_run.trained_all` does it
-# for several configs, training the missing ones side by side on a CPU (one thread each).
-# Notebook 04 reuses these two checkpoints in its comparison. How close does each get to its designed ceiling?
+# `course_run.trained` loads the checkpoint for this config from `checkpoint_dir`, or trains
+# it first (epoch picked on validation, then one test evaluation). Notebook 04 reuses these two
+# checkpoints in its comparison. How close does each get to its designed ceiling?
 
 # %%
-runs = course_run.trained_all({m: course_run.config(m) for m in ("audio", "video")}, arrays)
-accs = {m: record(f"01.{m}.test_accuracy", history["test"]["accuracy"], run_dir)
-        for m, (_, history) in runs.items()}
+accs = {}
+for modality in ("audio", "video"):
+    mcfg = course_run.config(modality)
+    _, history = course_run.trained(mcfg, arrays)
+    accs[modality] = record(f"01.{modality}.test_accuracy", history["test"]["accuracy"], run_dir)
 ceil = arrays.meta["ceilings"]
 fig = viz.plot_accuracy_bars(accs, {m: ceil[m] for m in accs}, f"unimodal models, {variant}")
 print("saved", save_figure(fig, f"{figures_dir}/01_unimodal_{variant}.png"))

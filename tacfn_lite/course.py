@@ -128,9 +128,10 @@ class Course:
 
     def trained_settings(self, settings: dict[str, dict], arrays=None, model: str = "tacfn"):
         """:meth:`trained_all` for ``model`` under each named setting of config overrides (e.g.
-        :data:`ABLATIONS`, :data:`DEVIATIONS`): ``({name: test accuracy}, {name: model})``."""
+        :data:`ABLATIONS`, :data:`DEVIATIONS`): ``({name: test accuracy}, {name: model})``.
+        One after another: these quick trainings last seconds, less than starting a worker."""
         runs = self.trained_all({name: self.config(model, **overrides)
-                                 for name, overrides in settings.items()}, arrays)
+                                 for name, overrides in settings.items()}, arrays, workers=1)
         return ({name: h["test"]["accuracy"] for name, (_, h) in runs.items()},
                 {name: m for name, (m, _) in runs.items()})
 
