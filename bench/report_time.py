@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from common import REPO, base_parser, write_result
 
@@ -50,7 +51,7 @@ def claim_of(run_json: str) -> dict | None:
     """The claim notebook 04 recorded in a report's run.json: test accuracy per model and
     TACFN's gap in points (None when the report did not get that far)."""
     try:
-        metrics = json.loads(open(run_json).read())["metrics"]
+        metrics = json.loads(Path(run_json).read_text())["metrics"]
     except (OSError, ValueError, KeyError):
         return None
     claim = {k.rsplit(".", 1)[1]: v for k, v in metrics.items() if k.startswith("04.claim.")}
@@ -78,7 +79,7 @@ def main() -> None:
             cmd = shlex.split(args.report_cmd)
         elif args.smoke:
             cmd = [py, "-m", "tacfn_lite.cli", "report", "--help"]
-        else:  # report runs go to a temp folder; figures/ is refreshed as by `make report`
+        else:  # report runs (and their figures) go to a temp folder, as `make report` to reports/
             out_dir = tempfile.mkdtemp(prefix="tacfn_report_time_")
             cmd = [py, "-m", "tacfn_lite.cli", "report", "--quick", "--out", out_dir,
                    "--run-id", "timed", *(f"--param={p}" for p in args.param)]

@@ -112,12 +112,14 @@ class Course:
         each (``workers``: default one per missing checkpoint, at most twice the cores): these
         small models use a second thread poorly, so two single-thread runs finish far sooner
         than two runs one after the other at two threads. Each run seeds itself, so the result
-        does not depend on which other runs share the machine.
+        does not depend on which other runs share the machine; a lone missing checkpoint trains
+        here, at this process's threads, whose last digits may differ from a one-thread run.
         """
         from .runtime import resolve_device
 
         missing = [c for c in cfgs.values() if not self.checkpoint(c).exists()]
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                 else os.cpu_count() or 1)
         workers = workers or min(len(missing), 2 * cores)
         on_cpu = all(resolve_device(c.train.device).type == "cpu" for c in missing)
         if len(missing) > 1 and workers > 1 and on_cpu:
