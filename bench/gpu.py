@@ -26,6 +26,7 @@ from tacfn_lite.config import get_config
 from tacfn_lite.model import build_model, count_parameters
 from tacfn_lite.provenance import device_name
 from tacfn_lite.runtime import autocast, resolve_device, seed_everything
+from tacfn_lite.train import make_optimizer
 
 SMOKE = {"batch": 2, "frames": 16, "image_size": 64, "steps": 2, "warmup": 1}
 
@@ -47,7 +48,7 @@ def time_steps(args, amp: bool) -> dict:
     cfg = get_config("paper", n_frames=args.frames, image_size=args.image_size, device=args.device)
     seed_everything(0)
     model = build_model(cfg.model).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
+    optimizer = make_optimizer(model, cfg.train)
     scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
     d, B = cfg.data, args.batch
     ta = 1 + int(d.sample_rate * d.duration) // d.hop_length

@@ -42,6 +42,7 @@ def step_rate(model_name: str, steps: int, cache_dir: str, warmup: int = 3) -> d
     from tacfn_lite.config import get_config
     from tacfn_lite.data import make_loaders
     from tacfn_lite.model import build_model
+    from tacfn_lite import train
     from tacfn_lite.train import run_epoch
 
     cfg = get_config("tiny", model=model_name, variant="synchrony", device="cpu", progress=False,
@@ -49,7 +50,8 @@ def step_rate(model_name: str, steps: int, cache_dir: str, warmup: int = 3) -> d
     loaders, _ = make_loaders(cfg, progress=False)
     torch.manual_seed(0)
     model = build_model(cfg.model)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    opt = (train.make_optimizer(model, cfg.train) if hasattr(train, "make_optimizer")
+           else torch.optim.AdamW(model.parameters(), lr=cfg.train.lr))  # a baseline commit's
     batches = [b for _, b in zip(range(warmup + steps), loaders["train"])]
     run_epoch(model, batches[:warmup], torch.device("cpu"), optimizer=opt)  # batches gathered
     t0 = time.perf_counter()

@@ -146,6 +146,18 @@ class _Run:
     start: int = 0
 
 
+def make_optimizer(model: nn.Module, tc) -> torch.optim.Optimizer:
+    """AdamW over ``model``'s parameters (``tc``: a :class:`TrainConfig`), fused where this torch
+    has a fused AdamW for their device: one kernel for every parameter instead of a loop of
+    small ones, the same update (2.8 → 0.7 ms of a tiny CPU step; bench/train_throughput.py).
+    Call it after moving the model to its device."""
+    kwargs = {"lr": tc.lr, "weight_decay": tc.weight_decay}
+    try:
+        return torch.optim.AdamW(model.parameters(), fused=True, **kwargs)
+    except (RuntimeError, TypeError):  # torch < 2.4 on a CPU, or a device without the kernel
+        return torch.optim.AdamW(model.parameters(), **kwargs)
+
+
 def _setup(model: nn.Module, cfg: RunConfig) -> _Run:
     """Device (the local GPU under torchrun), DDP wrapper, optimiser and gradient scaler."""
     tc = cfg.train
@@ -160,7 +172,7 @@ def _setup(model: nn.Module, cfg: RunConfig) -> _Run:
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    optimizer = make_optimizer(model, tc)
     scaler = torch.amp.GradScaler("cuda", enabled=tc.amp and device.type == "cuda")
     out = Path(tc.out_dir)
     history = History(checkpoint=str(out / "best.pt"))

@@ -224,3 +224,50 @@ def test_video_cnn_first_conv_sees_each_frame_and_its_difference_from_the_clip_m
     still = video[:, :1].expand_as(video)  # no motion: the difference channels are zero
     without_diff = net.net(torch.cat([still.transpose(1, 2), torch.zeros_like(x)], dim=1))
     torch.testing.assert_close(net(still), without_diff, atol=1e-5, rtol=1e-5)
+
+
+def test_dropout_keeps_each_element_with_probability_one_minus_p_and_rescales():
+    from tacfn_lite.encoders import dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(400, 1000)
+    y = dropout(x, 0.1, True)
+    assert y.unique().tolist() == pytest.approx([0.0, 1 / 0.9])
+    assert (y == 0).float().mean().item() == pytest.approx(0.1, abs=0.002)  # 400k draws: σ 5e-4
+    assert (y == 0).float().mean(0).std().item() < 0.03  # no column always dropped or kept
+    assert dropout(x, 0.1, False) is x and dropout(x, 0.0, True) is x
+
+
+def test_dropout_is_seeded_by_torch_manual_seed_and_its_gradient_is_the_mask():
+    from tacfn_lite.encoders import dropout
+
+    x = torch.randn(64, 63, 32, requires_grad=True)
+    torch.manual_seed(5)
+    a = dropout(x, 0.3, True)
+    torch.manual_seed(5)
+    b = dropout(x, 0.3, True)
+    assert torch.equal(a, b) and not torch.equal(a, dropout(x, 0.3, True))
+    a.sum().backward()
+    assert torch.equal(x.grad, torch.where(a == 0, 0.0, 1 / 0.7))
+
+
+def test_training_mode_uses_the_kits_dropout_and_evaluation_is_deterministic():
+    m = model().train()
+    a, v = inputs()
+    torch.manual_seed(0)
+    first = m(a, v).logits
+    assert not torch.equal(first, m(a, v).logits)  # dropout acts in training
+    torch.manual_seed(0)
+    assert torch.equal(first, m(a, v).logits)  # and is seeded
+    m.eval()
+    assert torch.equal(m(a, v).logits, m(a, v).logits)
+
+
+def test_selection_computes_what_the_multihead_attention_module_computes():
+    block = SelectReinforce(get_config("tiny").model).eval()
+    nn.init.normal_(block.query)  # away from the near-zero initial query
+    source = torch.randn(5, 63, 32)
+    picked, selection = block.select(source)
+    want, want_map = block.select_attn(block.query.expand(5, -1, -1), source, source)
+    torch.testing.assert_close(picked, want[:, 0])
+    torch.testing.assert_close(selection, want_map[:, 0])

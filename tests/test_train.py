@@ -111,3 +111,29 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_fused_adamw_makes_the_same_update_as_the_plain_one():
+    from tacfn_lite.config import get_config
+    from tacfn_lite.model import build_model
+    from tacfn_lite.train import make_optimizer
+
+    cfg = get_config("tiny", model="concat", lr=1e-2)
+    models, opts = [], []
+    for fused in (True, False):
+        torch.manual_seed(0)
+        m = build_model(cfg.model)
+        models.append(m)
+        opts.append(make_optimizer(m, cfg.train) if fused else torch.optim.AdamW(
+            m.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay))
+    assert opts[0].defaults["fused"] and not opts[1].defaults.get("fused")
+    g = torch.Generator().manual_seed(1)
+    a, v = torch.randn(4, 63, 13, generator=g), torch.rand(4, 16, 3, 32, 32, generator=g)
+    for _ in range(3):
+        for m, opt in zip(models, opts):
+            m.eval()  # no dropout: both see the same function
+            opt.zero_grad()
+            m(a, v).logits.square().mean().backward()
+            opt.step()
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)  # a step moves each by ~lr = 1e-2
