@@ -39,10 +39,10 @@ def step_rate(model_name: str, steps: int, cache_dir: str, warmup: int = 3) -> d
     """Clips/s and training GFLOP/s of ``model_name`` on SynthAV synchrony quick batches."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from tacfn_lite import train
     from tacfn_lite.config import get_config
     from tacfn_lite.data import make_loaders
     from tacfn_lite.model import build_model
-    from tacfn_lite import train
     from tacfn_lite.train import run_epoch
 
     cfg = get_config("tiny", model=model_name, variant="synchrony", device="cpu", progress=False,

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .runtime import dropout
 
 
 def seconds_encoding(times: torch.Tensor, d_model: int, max_seconds: float = 10.0) -> torch.Tensor:
@@ -28,31 +29,6 @@ def seconds_encoding(times: torch.Tensor, d_model: int, max_seconds: float = 10.
     angle = 2 * math.pi * times[:, None] / periods[None, :]  # (L, half)
     enc = torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
     return nn.functional.pad(enc, (0, d_model - 2 * half))
-
-
-def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Inverted dropout, as ``nn.functional.dropout`` computes it, with cheaper random numbers on a
-    CPU: one 64-bit draw gives four 16-bit uniform integers u, kept where u ≥ t (probability
-    1 − p to within 1/65536), and the mask is built with float arithmetic, which a CPU
-    vectorises, where ``bernoulli_`` draws once per element and boolean masks are slow (dropout
-    took 16 % of a training step; bench/train_throughput.py). Seeded by ``torch.manual_seed``
-    like the built-in; other devices use the built-in (fused there). Evaluation returns ``x``.
-    """
-    if not training or p == 0.0 or x.device.type != "cpu":
-        return nn.functional.dropout(x, p, training)
-    n, scale = x.numel(), 1.0 / (1.0 - p)
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, 2 ** 63 - 1)
-    u = bits.view(torch.int16)[:n].view(x.shape).float()  # integers in [-32768, 32767]
-    t = round(p * 65536) - 32768
-    mask = u.sub_(t - 1).mul_(scale).clamp_(0.0, scale)  # u ≥ t → scale, u < t → 0
-    return x * mask.to(x.dtype)
-
-
-class Dropout(nn.Dropout):
-    """``nn.Dropout`` computed by :func:`dropout` (same parameters and state dict: none)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dropout(x, self.p, self.training)
 
 
 class TimeEncoding(nn.Module):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .encoders import Dropout
+from .runtime import Dropout
 
 # Which maps show a direction: (map over video cells, map over audio tokens).
 DIRECTION_MAPS = {"audio->video": ("video_weight", "audio_select"),

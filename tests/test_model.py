@@ -227,7 +227,7 @@ def test_video_cnn_first_conv_sees_each_frame_and_its_difference_from_the_clip_m
 
 
 def test_dropout_keeps_each_element_with_probability_one_minus_p_and_rescales():
-    from tacfn_lite.encoders import dropout
+    from tacfn_lite.runtime import dropout
 
     torch.manual_seed(0)
     x = torch.ones(400, 1000)
@@ -239,7 +239,7 @@ def test_dropout_keeps_each_element_with_probability_one_minus_p_and_rescales():
 
 
 def test_dropout_is_seeded_by_torch_manual_seed_and_its_gradient_is_the_mask():
-    from tacfn_lite.encoders import dropout
+    from tacfn_lite.runtime import dropout
 
     x = torch.randn(64, 63, 32, requires_grad=True)
     torch.manual_seed(5)
