@@ -113,28 +113,33 @@ def _check_inputs(audio: torch.Tensor, video: torch.Tensor, target: torch.Tensor
 def integrated_gradients(model: nn.Module, audio: torch.Tensor, video: torch.Tensor,
                          target: torch.Tensor, baseline: str = "mean", n_steps: int = 64,
                          internal_batch_size: int | None = 256,
-                         max_error: float | None = 0.01) -> Attribution:
+                         max_error: float | None = 0.01, max_steps: int = 512) -> Attribution:
     """Captum Integrated Gradients on ``(audio, video)`` jointly, with its convergence delta.
 
     Completeness: the attributions sum to f(x) − f(baseline) for the target logit up to
-    ``delta``. When the mean relative error exceeds ``max_error`` a warning is logged (raise
-    ``n_steps``); pass ``max_error=None`` to skip the check.
+    ``delta``. While the largest relative error exceeds ``max_error``, ``n_steps`` doubles (up to
+    ``max_steps``; a sharply curved path needs more steps), then a warning is logged if it still
+    does; pass ``max_error=None`` for one pass of ``n_steps``.
 
     Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)``, target ``(B,)`` → Attribution.
     """
     _check_inputs(audio, video, target)
     fwd = LogitsForward(model).eval()
     base = make_baselines(baseline, audio, video)
-    (attr_a, attr_v), delta = IntegratedGradients(fwd).attribute(
-        (audio, video), baselines=base, target=target, n_steps=n_steps,
-        internal_batch_size=internal_batch_size, return_convergence_delta=True)
     with torch.no_grad():
         rows = torch.arange(len(target))
         gap = fwd(audio, video)[rows, target] - fwd(*base)[rows, target]  # (B,)
-    out = Attribution(attr_a.detach(), attr_v.detach(), "ig", baseline, delta.detach(), gap)
-    err = float(out.completeness_error.mean())
+    while True:
+        (attr_a, attr_v), delta = IntegratedGradients(fwd).attribute(
+            (audio, video), baselines=base, target=target, n_steps=n_steps,
+            internal_batch_size=internal_batch_size, return_convergence_delta=True)
+        out = Attribution(attr_a.detach(), attr_v.detach(), "ig", baseline, delta.detach(), gap)
+        err = float(out.completeness_error.max())
+        if max_error is None or err <= max_error or 2 * n_steps > max_steps:
+            break
+        n_steps *= 2
     if max_error is not None and err > max_error:
-        log.warning("IG completeness error %.3g > %.3g with %d steps; raise n_steps", err,
+        log.warning("IG completeness error %.3g > %.3g with %d steps; raise max_steps", err,
                     max_error, n_steps)
     return out
 

@@ -58,6 +58,25 @@ def test_ig_on_linear_model_equals_input_times_weight():
     assert float(attr.completeness_error.max()) < 1e-4
 
 
+class SteepToy(LinearToy):
+    """logit_0 = exp(4·s) of the linear toy's s: its path integral needs many steps."""
+
+    def forward(self, audio, video):
+        s = torch.exp(4 * super().forward(audio, video).logits[:, 0])
+        return FusionOutput(torch.stack([s, -s], 1))
+
+
+def test_ig_doubles_its_steps_until_completeness_is_met():
+    audio, video = _toy_inputs(B=1)
+    toy = SteepToy(torch.full(audio.shape[1:], 0.01), torch.full(video.shape[1:], 0.001))
+    once = integrated_gradients(toy, audio, video, torch.tensor([0]), "zeros", n_steps=2,
+                                max_error=None)
+    assert float(once.completeness_error.max()) > 1e-3  # two steps are not enough here
+    met = integrated_gradients(toy, audio, video, torch.tensor([0]), "zeros", n_steps=2,
+                               max_error=1e-3)
+    assert float(met.completeness_error.max()) <= 1e-3
+
+
 def test_ig_completeness_within_1pct_on_tacfn(synthav):
     arrays = synthav("synchrony", "quick")
     model = build_model(get_config(variant="synchrony").model).eval()
