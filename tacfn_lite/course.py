@@ -4,7 +4,6 @@ config, the checkpoint path notebook 04 writes and 05-07 reuse, and the summary 
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig, get_config
+from .io import read_json
 
 QUICK_EPOCHS = 12  # quick SynthAV (576 clips): a few seconds per model on a laptop CPU
 FULL_EPOCHS = 40
@@ -102,7 +102,7 @@ class Course:
         history_path = path.parent / "history.json"
         if not history_path.is_file():
             raise ValueError(f"{history_path}: missing; {path} was not written by train.fit")
-        return model, json.loads(history_path.read_text())
+        return model, read_json(history_path, "training history")
 
     def trained_all(self, cfgs: dict[str, RunConfig], arrays=None,
                     workers: int | None = None) -> dict[str, tuple]:

@@ -4,7 +4,6 @@ optional ``ax``/size in, the Figure out; no ``plt.show()``, no global style or b
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import torch
 from .data.core import ClipArrays
 from .fusion import DIRECTION_MAPS, FusionOutput
 from .inference import Prediction, clip_inputs, predict_arrays
-from .io import atomic_write, atomic_write_text
+from .io import atomic_write, write_json
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +333,7 @@ def explain_prediction(pred: Prediction, checkpoint: str | Path, out_dir: str | 
     a, v = clip_inputs(pred.audio, pred.video)
     target = int(pred.probs.argmax())
     title = f"{Path(pred.path).name}: {pred.label} (p={pred.probs[target]:.2f})"
-    written = [atomic_write_text(out / "prediction.json", json.dumps(pred.to_dict(), indent=1))]
+    written = [write_json(out / "prediction.json", pred.to_dict())]
     with torch.no_grad():
         vmap, amap = clip_maps(model(a.to(device), v.to(device)), 0, cfg.model.direction)
     if vmap is not None or amap is not None:
@@ -375,4 +374,4 @@ def write_static_explorer(model, arrays: ClipArrays, idx, out_dir: str | Path, d
         clips.append({"clip_id": str(arrays.clip_ids[i]), "image": image, "pred": names[pred],
                       "prob": float(probs[row, pred]), "true": names[true],
                       "correct": pred == true})
-    return atomic_write_text(out / "explorer.json", json.dumps({"clips": clips}, indent=1))
+    return write_json(out / "explorer.json", {"clips": clips})

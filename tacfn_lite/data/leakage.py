@@ -5,11 +5,12 @@ content may be shared by train, validation and test."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..io import read_json
 
 KINDS = ("actor", "utterance", "content", "clip")
 
@@ -104,10 +105,7 @@ def check_splits(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: manifest not found")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    manifest = read_json(path, "manifest")
     check_manifest(manifest, source=str(path))
     fields = manifest.get("clip_fields") or {}
     checked = [k for k, f in (("utterance", "utterance"), ("content", "content_hash"))
