@@ -115,11 +115,15 @@ def _wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 90.0) ->
     raise TimeoutError(f"jupyter lab did not answer at {url} within {timeout} s")
 
 
+PROMPT = "document.querySelector('.jp-Notebook .jp-InputPrompt').innerText"
+
+
 def _run_all_cells(page, tries: int = 6) -> None:
     """Run every cell; retry while the kernel connection is still settling (the command is a
-    no-op until then), until the first cell's prompt shows it is queued or done."""
+    no-op until then), until the first cell's prompt changes to queued ([*]) or a new count."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    before = page.evaluate(PROMPT)
     accept = page.locator(".jp-Dialog .jp-mod-accept")  # "Select Kernel" may pop up late
     for _ in range(tries):
         if accept.count():
@@ -127,12 +131,35 @@ def _run_all_cells(page, tries: int = 6) -> None:
             page.wait_for_timeout(1000)
         page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         try:
-            page.wait_for_function(r"/\[(\*|\d+)\]/.test(document.querySelector("
-                                   r"'.jp-Notebook .jp-InputPrompt').innerText)", timeout=10_000)
+            page.wait_for_function(f"before => {PROMPT} !== before && "
+                                   rf"/\[(\*|\d+)\]/.test({PROMPT})", arg=before, timeout=10_000)
             return
         except PlaywrightTimeout:  # not started yet, try again
             page.wait_for_timeout(1000)
     raise TimeoutError("JupyterLab never started executing the notebook")
+
+
+def _show_explorer(page, log: Path, failure_png: Path, tries: int = 3):
+    """Run the notebook until the explorer's image is visible and return it. A run whose cell
+    finished without a rendered widget (the widget manager can miss the first comm while the
+    kernel connection settles) is run again; a Python error fails at once with its text."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    image, outputs = page.locator(".widget-image").first, []
+    for _ in range(tries):
+        _run_all_cells(page)
+        page.wait_for_function(rf"/\[\d+\]/.test({PROMPT})", timeout=300_000)  # cell done
+        try:
+            image.wait_for(state="visible", timeout=30_000)
+            return image
+        except PlaywrightTimeout:
+            outputs.append(page.locator(".jp-Notebook .jp-Cell-outputWrapper").first.inner_text())
+            if "Traceback" in outputs[-1]:  # the notebook itself failed: no point in rerunning
+                break
+    page.screenshot(path=str(failure_png))
+    server = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+    raise AssertionError(f"the explorer never rendered an image (screenshot {failure_png}).\n"
+                         f"cell outputs per run: {outputs!r}\njupyter log tail:\n{server}")
 
 
 def _move_slider(page, label_before: str, failure_png: Path, tries: int = 4) -> None:
@@ -200,7 +227,8 @@ def jupyter_lab(chromium, tmp_path, synthav, synthav_cache):
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_explorer_slider_changes_the_image_and_the_label(chromium, jupyter_lab, screenshot_dir):
+def test_explorer_slider_changes_the_image_and_the_label(chromium, jupyter_lab, screenshot_dir,
+                                                          tmp_path):
     from playwright.sync_api import sync_playwright
 
     failure_png = screenshot_dir / "explorer_failure.png"
@@ -213,13 +241,7 @@ def test_explorer_slider_changes_the_image_and_the_label(chromium, jupyter_lab, 
                                    timeout=90_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                    timeout=90_000)
-            _run_all_cells(page)
-            image = page.locator(".widget-image").first
-            try:
-                image.wait_for(state="visible", timeout=180_000)
-            except Exception:
-                page.screenshot(path=str(failure_png))
-                raise
+            image = _show_explorer(page, tmp_path / "jupyter.log", failure_png)
             label = page.locator(".widget-html-content").first
             page.wait_for_function("document.querySelector('.widget-html-content')"
                                    ".innerText.includes('predicted')", timeout=60_000)
