@@ -136,9 +136,10 @@ def cmd_compare(args) -> int:
     cfg = config_from_args(args)
     models = tuple(args.models.split(",")) if args.models else MODELS
     seeds = tuple(range(args.seeds))
-    result = compare(cfg, models=models, seeds=seeds, out_dir=args.out or "runs/compare")
+    out_dir = args.out or "runs/compare"
+    result = compare(cfg, models=models, seeds=seeds, out_dir=out_dir)
     print(format_table(result))
-    out = Path(args.json or f"bench/results/compare_{result['variant']}.json")
+    out = Path(args.json or Path(out_dir) / f"compare_{result['variant']}.json")
     save_result(result, out, command="tacfn-lite " + " ".join(sys.argv[1:]))
     print(f"saved {out}")
     return 0
@@ -215,8 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
                  *DATA, *TRAIN, out="folder for the runs (default runs/compare)")
     p.add_argument("--models", help="comma-separated subset of " + ",".join(MODELS))
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
-    p.add_argument("--json", help="where to save the result "
-                   "(default bench/results/compare_<variant>.json)")
+    p.add_argument("--json", help="where to save the result (default OUT/compare_<variant>.json; "
+                   "the README's tables read bench/results/compare_<variant>.json)")
     p = _command(sub, cmd_check_splits, "fail if train/val/test share an actor, utterance, clip "
                  "or identical content")
     p.add_argument("manifest", help="split manifest JSON (e.g. OUT/split_manifest.json)")

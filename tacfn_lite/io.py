@@ -95,6 +95,17 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
+def _load_error(exc: Exception) -> str:
+    """torch.load's failure in one line, without its advice to retry with ``weights_only=False``
+    (which would run code from the file)."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        tail = text.split("WeightsUnpickler error:", 1)[1].split("\n\n")
+        detail = next((" ".join(part.split()) for part in tail if part.strip()), "")
+        return f"not tensors and plain data ({detail})"
+    return f"{type(exc).__name__}: {' '.join(text.split()).split('. ')[0]}"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint with ``weights_only=True``; raise ``ValueError`` naming a bad file."""
     path = Path(path)
@@ -103,8 +114,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/corrupt files
-        raise ValueError(f"{path}: not a readable tacfn-lite checkpoint "
-                         f"({type(exc).__name__}: {exc})") from exc
+        raise ValueError(f"{path}: not a readable tacfn-lite checkpoint (corrupt or truncated?): "
+                         f"{_load_error(exc)}") from exc
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise ValueError(f"{path}: checkpoint lacks 'model'/'config' entries")
     return ckpt

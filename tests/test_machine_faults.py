@@ -354,6 +354,18 @@ def test_compare_on_a_disk_that_fills_names_the_checkpoint(synthav, synthav_cach
     assert (tmp_path / "runs/audio_s0/history.json").exists() and not (tmp_path / "res").exists()
 
 
+def test_compare_without_json_saves_under_its_runs_not_the_repository_results(
+        synthav, synthav_cache, tmp_path, monkeypatch, capsys):
+    """A trial ``compare`` must not overwrite the tracked bench/results/compare_<variant>.json."""
+    synthav("complementary", "quick")
+    monkeypatch.chdir(tmp_path)
+    argv = compare_argv(synthav_cache, tmp_path)
+    del argv[argv.index("--json"):argv.index("--json") + 2]
+    assert main(argv) == 0
+    assert f"saved {tmp_path / 'runs' / 'compare_complementary.json'}" in capsys.readouterr().out
+    assert not (tmp_path / "bench").exists()
+
+
 # ----------------------------------------------------------------------------- predict --explain
 def predict_argv(corpus, out: Path) -> list[str]:
     return ["predict", str(corpus.clip), "--audio", str(corpus.wav), "--checkpoint",
