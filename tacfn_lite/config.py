@@ -155,6 +155,9 @@ _CHOICES = {
 OFFICIAL_TACFN = {"model.selection": "last_step", "model.weight_norm": "frame",
                   "model.weight_scale": "none", "model.classifier_source": "all"}
 _PROBABILITIES = ("model.audio_dropout", "model.video_dropout", "model.dropout")
+_POSITIVE = ("data.n_frames", "data.image_size", "data.sample_rate", "data.duration",
+             "data.n_mfcc", "data.hop_length", "model.d_model", "model.n_heads",
+             "model.video_width", "model.score_hidden", "train.epochs", "train.batch_size")
 
 
 def _resolve_key(key: str) -> str:
@@ -198,6 +201,8 @@ def _coerce(key: str, value: Any) -> Any:
         raise ValueError(f"{key}: expected one of {_CHOICES[key]}, got {value!r}")
     if key in _PROBABILITIES and not 0.0 <= value <= 1.0:
         raise ValueError(f"{key}: expected a probability in [0, 1], got {value!r}")
+    if key in _POSITIVE and value <= 0:
+        raise ValueError(f"{key}: expected a positive number, got {value!r}")
     return float(value) if base == "float" else value
 
 
@@ -248,4 +253,16 @@ def get_config(preset: str = "tiny", **overrides: Any) -> RunConfig:
     cfg = RunConfig(
         DataConfig(**values["data"]), ModelConfig(**values["model"]), TrainConfig(**values["train"])
     )
+    _check_combinations(cfg)
     return derive(cfg)
+
+
+def _check_combinations(cfg: RunConfig) -> None:
+    """Values that are fine alone but not together."""
+    m, d = cfg.model, cfg.data
+    if m.d_model % m.n_heads:
+        raise ValueError(f"model.d_model {m.d_model} must be a multiple of model.n_heads "
+                         f"{m.n_heads} (each attention head gets d_model / n_heads features)")
+    if d.root is not None and d.name == "synthav":
+        raise ValueError(f"data.root {d.root!r} is for a real corpus: add --data ravdess, cremad "
+                         "or iemocap (SynthAV is generated, not read from a folder)")

@@ -108,6 +108,9 @@ def check_params(params: dict, notebooks: list[Path]) -> None:
                                      or isinstance(want, float) and type(value) is int):
             raise ValueError(f"--param {key}={value!r}: expected {type(want).__name__} "
                              f"(the parameters cell has {key} = {want!r})")
+    if params.get("epochs", 0) < 0:
+        raise ValueError(f"--param epochs={params['epochs']!r}: expected 0 (the course's own "
+                         "epochs) or a positive number")
     if params.get("variant", VARIANTS[0]) not in VARIANTS:
         raise ValueError(f"--param variant={params['variant']!r}: choose from "
                          f"{', '.join(VARIANTS)}")

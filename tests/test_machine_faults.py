@@ -481,6 +481,7 @@ def test_report_runs_the_kits_notebooks_from_any_folder(synthav, synthav_cache, 
     ("quick=true", "--param quick: set it with --quick"),
     ("variant=synchronous", "--param variant='synchronous': choose from complementary, "),
     ("device=tpu", "--param device='tpu': "),
+    ("epochs=-3", "--param epochs=-3: expected 0 (the course's own epochs) or a positive"),
 ])
 def test_report_params_are_checked_before_any_notebook_runs(notebooks, tmp_path, capsys,
                                                             fake_papermill, param, message):
@@ -488,6 +489,20 @@ def test_report_params_are_checked_before_any_notebook_runs(notebooks, tmp_path,
                "--param", param])
     line = one_line(capsys, rc, "--param", code=2)
     assert message in line and not fake_papermill and not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--set", "d_model=30"), "model.d_model 30 must be a multiple of model.n_heads 4"),
+    (("--set", "n_heads=3"), "model.d_model 32 must be a multiple of model.n_heads 3"),
+    (("--epochs", "0"), "train.epochs: expected a positive number, got 0"),
+    (("--epochs", "-1"), "train.epochs: expected a positive number, got -1"),
+    (("--root", "/no/such/ravdess"), "data.root '/no/such/ravdess' is for a real corpus: add "
+                                     "--data ravdess"),
+])
+def test_train_rejects_bad_settings_in_one_line_before_training(tmp_path, capsys, args, message):
+    rc = main(["train", "--out", str(tmp_path / "run"), "--device", "cpu", *args])
+    assert message in one_line(capsys, rc, "", code=2)
+    assert not (tmp_path / "run").exists()
 
 
 # ----------------------------------------------------------------------------- CLI
