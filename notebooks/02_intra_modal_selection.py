@@ -10,8 +10,10 @@
 # # 02 · Intra-modal selection
 #
 # **Goal.** TACFN's first step (paper §3.1): before touching the other modality, the audio
-# tokens attend to themselves and *select* what matters, so that only a compact vector, not
-# every token, is used to reinforce the video. You will read the code, check that selection is
+# tokens are weighed against each other and the most useful are *selected*: the kit uses one
+# learned query attending over the audio tokens (the authors' code takes the last step of a
+# causal encoder, `selection="last_step"`), so that only a compact vector, not every token, is
+# used to reinforce the video. You will read the code, check that selection is
 # a distribution over audio tokens for every clip, train TACFN, and compare what it selects
 # with the ground-truth cue window.
 

@@ -7,12 +7,13 @@
 # ---
 
 # %% [markdown]
-# # 03 · Adaptive reinforcement: spliced weights and `V·w + V`
+# # 03 · Adaptive reinforcement: spliced weights and `V ⊙ (N·w) + V`
 #
 # **Goal.** TACFN's second and third steps (paper §3.2-3.3). The selected audio vector is
 # *spliced* with every video token, a small tanh network scores each (frame, cell), a softmax
 # over cells gives the adaptive weight map `w`, and the video is reinforced with a residual:
-# `V' = V ⊙ w + V`. You will verify the residual by hand, look at the trained weight map against
+# `V' = V ⊙ (N·w) + V` (the paper's `V ⊙ w + V` with the map scaled by its N cells, so a
+# uniform map is 1; `weight_scale="none"` is the paper's form). You will verify the residual by hand, look at the trained weight map against
 # the ground-truth cue, and train ablations that switch each step off.
 
 # %% tags=["parameters"]

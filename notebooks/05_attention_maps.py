@@ -107,7 +107,7 @@ print("saved", save_figure(fig, f"{figures_dir}/05_video_reinforcement_{cfg.data
 #
 # For each correctly classified test clip: does the *highest* weight fall inside the ground
 # truth? Audio: the top frame inside the cue window. Video: the top cell overlapping the cue
-# mask. `chance` is the hit rate of a map that points at random; DESIGN §6 asks for ≥ 90 %.
+# mask. `chance` is the hit rate of a map that points at random; the kit's design target is ≥ 90 %.
 
 # %%
 keep = torch.from_numpy(np.flatnonzero(correct))
@@ -171,7 +171,7 @@ explorer
 # the report alone.
 
 # %%
-shown = test[: 12 if quick else 48]
+shown = test[: 36 if quick else 48]
 index = write_static_explorer(model, arrays, shown, f"{run_dir}/explorer")
 print("static explorer:", index)
 

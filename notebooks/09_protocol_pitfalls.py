@@ -129,10 +129,10 @@ for name in ("epoch_pick", "split", "seeds"):
 # The public code of the paper's RAVDESS experiment (shared with CFN-SR and MSAF) kept the epoch
 # with the best accuracy **on the test fold**, used **5 folds that leave actors 21-24 unused**, and
 # reports **one seed** (1234). The published accuracies (late averaging 68.82, concat+FC 71.04,
-# MCBP 71.32, MMTM 73.12, MSAF 74.86, CFN-SR 75.76; DESIGN §1) were therefore obtained with
-# pitfalls (a) and (c) at once: each carries a test-pick optimism of the kind measured in row 1,
-# and a gap of one or two points between methods cannot be judged without the seed spread of row
-# 3, which those tables do not report. Those
+# MCBP 71.32, MMTM 73.12, MSAF 74.86, CFN-SR 75.76, as the TACFN paper lists them) were
+# therefore obtained with pitfalls (a) and (c) at once: each carries a test-pick optimism of the
+# kind measured in row 1, and a gap of one or two points between methods cannot be judged without
+# the seed spread of row 3, which those tables do not report. Those
 # folds are actor-independent, so pitfall (b) does not apply to them; it does to work that
 # shuffles RAVDESS clips at random.
 #

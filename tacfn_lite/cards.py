@@ -81,7 +81,7 @@ def card_markdown(card: dict) -> str:
         f"- Licence: {d['licence']}",
         f"- Split manifest hash `{s['manifest_hash']}`; actors per split: "
         + "; ".join(f"{k} {v}" for k, v in s["actors"].items()),
-        (f"- Seed {card['seed']}; epoch {sel['best_epoch']} picked on validation "
+        (f"- Seed {card['seed']}; epoch {sel['best_epoch'] + 1} picked on validation "
          f"({sel['epochs_run']} of {sel['epochs_planned']} epochs run)"),
         (f"- Trained on {t['device']} in {t['seconds']:.1f} s "
          f"({t['seconds_per_epoch']:.2f} s/epoch)"),

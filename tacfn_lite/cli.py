@@ -1,4 +1,4 @@
-"""Command line: ``tacfn-lite generate|train|evaluate|compare|...`` (README "CLI")."""
+"""Command line: ``tacfn-lite generate|train|evaluate|compare|...`` (README "Command line")."""
 
 from __future__ import annotations
 
@@ -175,8 +175,10 @@ def cmd_report(args) -> int:
 
 def cmd_predict(args) -> int:
     from .inference import predict
+    from .runtime import resolve_device
     from .viz import explain_prediction
 
+    args.device = str(resolve_device(args.device))
     pred = predict(args.clip, args.checkpoint, audio=args.audio, landmarks=args.landmarks,
                    device=args.device, allow_centre_crop=args.centre_crop)
     print(json.dumps(pred.to_dict(), indent=1) if args.json else pred.format())
@@ -230,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--centre-crop", action="store_true",
                    help="accept a centre crop when no face is found")
     p.add_argument("--explain", metavar="DIR", help="write attention-map and Captum figures here")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=OPTIONS["device"]["help"])
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _report_parser(sub)
     return parser

@@ -170,7 +170,7 @@ def markdown_table(rows: dict[str, dict], ceilings: dict | None = None) -> str:
              "|---" * (len(cols) + 2) + "|"]
     for name, r in rows.items():
         vals = " | ".join(f"{100 * r[c]:.1f}" for c in cols)
-        lines.append(f"| {name} | {vals} | {r['best_epoch']} |")
+        lines.append(f"| {name} | {vals} | {r['best_epoch'] + 1} |")  # shown from 1
     if ceilings:
         lines.append("\nDesigned ceilings (Bayes-optimal accuracy): "
                      + ", ".join(f"{k} {100 * v:.1f}" for k, v in ceilings.items()) + ".")

@@ -38,13 +38,13 @@ def comparison(metrics: dict, variant: str, prefix: str = "04.") -> str:
     """Test accuracy, UAR and macro F1 per model (notebook 04) next to ceilings and chance;
     ``prefix="04.claim."`` gives the claim's table (section 5, always `synchrony`)."""
     rows = [[k.removeprefix(prefix), _pct(v["test_accuracy"]), _pct(v["test_uar"]),
-             _pct(v["test_macro_f1"]), v.get("best_epoch", "")]
+             _pct(v["test_macro_f1"]), v["best_epoch"] + 1 if "best_epoch" in v else ""]
             for k, v in metrics.items() if k.startswith(prefix) and "." not in
             k.removeprefix(prefix) and isinstance(v, dict) and "test_accuracy" in v]
     ceil = (metrics.get("00.ceilings") or {}).get(variant, {})
     note = ("Designed ceilings: " + ", ".join(f"{k} {_pct(c)}" for k, c in ceil.items())
             + "; " if ceil else "") + "chance 12.5 (8 classes). Test actors never seen in training."
-    return table(["model", "accuracy %", "UAR %", "macro F1 %", "epoch picked"], rows,
+    return table(["model", "accuracy %", "UAR %", "macro F1 %", "epoch picked (from 1)"], rows,
                  f"SynthAV {variant}, test fold. {note}", "Not recorded (notebook 04 did not run).")
 
 

@@ -49,6 +49,7 @@ def test_card_markdown_shows_metrics_baselines_and_licence(trained):
     assert f"{100 * hist.test['accuracy']:.1f}" in md
     assert "| test | 96 |" in md and "12.5 |" in md  # 96 test clips; chance 1/8
     assert manifest["hash"] in md and "MIT" in md
+    assert f"epoch {hist.best_epoch + 1} picked on validation (2 of 2 epochs run)" in md
 
 
 def test_card_stops_matching_when_the_checkpoint_changes(trained, tmp_path):

@@ -80,3 +80,10 @@ def test_trained_all_trains_missing_checkpoints_side_by_side_and_deterministical
         assert numbers(first[name][1]) == numbers(second[name][1])
         assert first[name][1]["test"] == second[name][1]["test"]
         assert not first[name][0].training
+
+
+def test_markdown_table_counts_the_picked_epoch_from_one():
+    row = {"test_accuracy": 0.5, "test_macro_f1": 0.25, "test_uar": 0.5, "val_accuracy": 0.75,
+           "best_epoch": 0}
+    table = course.markdown_table({"tacfn": row}, {"fusion": 1.0})
+    assert "| tacfn | 50.0 | 25.0 | 50.0 | 75.0 | 1 |" in table and "fusion 100.0" in table

@@ -67,6 +67,7 @@ def test_front_page_opens_with_rounded_results_before_the_environment(run_folder
     assert "45.0 points above concat and 47.0 above late fusion</b>: the claim holds" in page
     claim_table = page[page.index("The claim"):page.index("<h2>Comparison")]
     assert "<td>tacfn</td><td>97.0</td>" in claim_table and "<td>late</td><td>50.0</td>" in claim_table
+    assert "<td>97.0</td><td>18</td>" in claim_table  # best_epoch 17 counted from 0: epoch 18
     assert "claim.tacfn" not in page[page.index("<h2>Comparison"):]  # not repeated below
     assert heads.index("Environment") > heads.index("Figures")
     assert "<td>99.0</td>" in page and "<td>49.0</td>" in page  # rounded, in %
