@@ -58,7 +58,7 @@ def claim(metrics: dict) -> str:
     return verdict + comparison(metrics, "synchrony", "04.claim.")
 
 
-def validity(metrics: dict) -> str:
+def validity(metrics: dict, variant: str) -> str:
     """Pointing game, completeness and deletion per model (notebook 06)."""
     tables = metrics.get("06.validity") or {}
     cols = {"audio_select_pointing": "audio map → cue %",
@@ -67,11 +67,12 @@ def validity(metrics: dict) -> str:
     rows = [[m] + [(f"{t[c]:.2f}" if c.endswith("ratio") else _pct(t[c]))
                    if isinstance(t.get(c), (int, float)) and t[c] == t[c] else "–" for c in cols]
             for m, t in tables.items()]
-    return table(["model", *cols.values()], rows, "Correctly classified test clips; ground truth "
-                 "only scores the maps.", "No validity table recorded (notebook 06).")
+    return table(["model", *cols.values()], rows, f"SynthAV {variant}, notebook 04's models, "
+                 "correctly classified test clips; ground truth only scores the maps.",
+                 "No validity table recorded (notebook 06).")
 
 
-def robustness(metrics: dict) -> str:
+def robustness(metrics: dict, variant: str) -> str:
     """Accuracy per model under a missing modality (notebook 07), clean first."""
     acc = metrics.get("07.robustness") or {}
     pairs = [k.split(" | ", 1) for k in acc]
@@ -79,7 +80,8 @@ def robustness(metrics: dict) -> str:
     conds = [c for c in ("clean", "audio zeros", "audio mean", "video zeros", "video mean")
              if any(c == k for _, k in pairs)]
     rows = [[c] + [_pct(acc.get(f"{m} | {c}")) for m in models] for c in conds]
-    return table(["condition"] + models, rows, "Test accuracy % with one modality removed.",
+    return table(["condition"] + models, rows, f"SynthAV {variant}: test accuracy % with one "
+                 "modality removed.",
                  "No robustness summary recorded (notebook 07).")
 
 
@@ -97,7 +99,9 @@ def explorer(run_dir: Path) -> str:
     if not index.is_file():
         return "<p>No static explorer in this run (notebook 05 writes it).</p>"
     clips = json.loads(index.read_text())["clips"]
-    return (f"<div id='explorer'><p id='ex-label'></p><input id='ex-slider' type='range' min='0' "
+    return (f"<p>TACFN of the claim (SynthAV synchrony, notebook 05): {len(clips)} test clips of "
+            "unseen actors, frames with the video weights, MFCC with the audio selection, the "
+            "ground-truth cue outlined.</p><div id='explorer'><p id='ex-label'></p><input id='ex-slider' type='range' min='0' "
             f"max='{len(clips) - 1}' value='0' style='width:30em'> <select id='ex-filter'>"
             "<option value='all'>all clips</option><option value='right'>correct</option>"
             "<option value='wrong'>wrong</option></select><br><img id='ex-image' alt='maps' "
@@ -145,7 +149,8 @@ def index_html(run: dict, run_dir: Path) -> str:
             f"{run['seconds_total']:.0f} s. Notebooks: {links}</p>"
             f"<h2>The claim: synchrony</h2>{claim(m)}"
             f"<h2>Comparison</h2>{comparison(m, variant)}<h2>Explanation validity</h2>"
-            f"{validity(m)}<h2>Robustness</h2>{robustness(m)}<h2>Explore the maps</h2>"
+            f"{validity(m, variant)}<h2>Robustness</h2>{robustness(m, variant)}"
+            f"<h2>Explore the maps</h2>"
             f"{explorer(run_dir)}<h2>Figures</h2>{thumbnails(run['figures'], fig_dir)}"
             f"<h2>Environment</h2>{environment(run)}<h2>Notebooks</h2>"
             f"{table(['notebook', 'status', 'seconds', 'error'], nb_rows)}"

@@ -75,6 +75,8 @@ def test_front_page_opens_with_rounded_results_before_the_environment(run_folder
     assert "fusion 100.0" in page and "chance 12.5" in page  # ceilings and chance beside
     assert "<img src='figures/04_comparison_synchrony.png'" in page
     assert "class='fail'" not in page
+    assert "<caption>SynthAV synchrony, notebook 04&#x27;s models" in page  # what each table shows
+    assert "TACFN of the claim (SynthAV synchrony, notebook 05): 3 test clips" in page
 
 
 def test_a_failed_notebook_is_shown_first_with_its_cell_and_error(run_folder):
