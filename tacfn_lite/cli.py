@@ -253,12 +253,14 @@ def _report_parser(sub) -> None:
     p.add_argument("--only", help="comma-separated notebook numbers, e.g. 00,04")
 
 
-FIXES = {  # errno → what to do
+FIXES = {  # errno → what to do; {where}: the command's own folder options
     errno.ENOSPC: "free some space or choose another folder, then rerun",
-    errno.EROFS: "the folder is read-only: choose a writable one (--out, --set cache_dir=DIR)",
-    errno.EACCES: "choose a folder you may write to (--out, --set cache_dir=DIR)",
+    errno.EROFS: "the folder is read-only: choose a writable one ({where})",
+    errno.EACCES: "choose a folder you may write to ({where})",
     errno.ENOENT: "it is missing (moved or deleted while running?): check the path and rerun",
 }
+WHERE = {"predict": "--explain DIR", "compare": "--out, --json", "report": "--out",
+         "export": "--out", "evaluate": "--set cache_dir=DIR", "check-splits": "another path"}
 RERUN = {"train": "`train --resume` continues from the last complete checkpoint",
          "prepare": "a rerun reuses the finished shards (--force skips the space check)",
          "generate": "--force skips the space check"}
@@ -268,6 +270,7 @@ def error_line(exc: OSError, command: str) -> str:
     """One line for an OS-level failure: the path, what went wrong, what to do."""
     code = {errno.EPERM: errno.EACCES, errno.EDQUOT: errno.ENOSPC}.get(exc.errno, exc.errno)
     fix = FIXES.get(code, "check the path and the disk, then rerun (--debug shows the traceback)")
+    fix = fix.format(where=WHERE.get(command, "--out, --set cache_dir=DIR"))
     if code == errno.ENOSPC and command in RERUN:
         fix += "; " + RERUN[command]
     what = " ".join((exc.strerror or str(exc)).split())

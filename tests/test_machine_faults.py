@@ -350,7 +350,8 @@ def test_compare_on_a_disk_that_fills_names_the_checkpoint(synthav, synthav_cach
     assert not temp_files(tmp_path) and not (tmp_path / "runs/audio_s0/last.pt").exists()
     with monkeypatch.context() as m:
         read_only(m, tmp_path / "res")
-        one_line(capsys, main(compare_argv(synthav_cache, tmp_path)), tmp_path / "res")
+        line = one_line(capsys, main(compare_argv(synthav_cache, tmp_path)), tmp_path / "res")
+    assert line.endswith("choose a writable one (--out, --json)")  # compare's own options
     assert (tmp_path / "runs/audio_s0/history.json").exists() and not (tmp_path / "res").exists()
 
 
@@ -382,7 +383,8 @@ def test_predict_explain_on_a_full_disk_leaves_no_partial_figure(corpus, tmp_pat
 def test_predict_explain_into_a_read_only_folder_is_one_line(corpus, tmp_path, monkeypatch,
                                                              capsys):
     read_only(monkeypatch, tmp_path / "ro")
-    one_line(capsys, main(predict_argv(corpus, tmp_path / "ro" / "x")), tmp_path / "ro")
+    line = one_line(capsys, main(predict_argv(corpus, tmp_path / "ro" / "x")), tmp_path / "ro")
+    assert line.endswith("choose a writable one (--explain DIR)")  # predict's own option
     assert not (tmp_path / "ro").exists()
 
 
