@@ -1,0 +1,15 @@
+"""tacfn-lite: a teaching and analysis kit for TACFN (arXiv 2505.06536). Importing the package
+has no side effects: no seeding, no plotting style, no downloads."""
+
+__version__ = "0.1.0"
+
+from .config import CLASS_NAMES  # noqa: E402,F401  (SynthAV/RAVDESS class names)
+
+
+def __getattr__(name: str):
+    """``tacfn_lite.predict(path, checkpoint)`` without importing torch at package import."""
+    if name == "predict":
+        from .inference import predict
+
+        return predict
+    raise AttributeError(f"module 'tacfn_lite' has no attribute {name!r}")

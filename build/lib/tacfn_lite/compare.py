@@ -1,0 +1,135 @@
+"""Train every model on the same splits and seeds and tabulate the comparison (notebook 04), with
+cost columns: parameters, fusion-only FLOPs (``torch.utils.flop_counter`` on the fusion module,
+encoder outputs as input) and seconds per epoch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+from .checkpoints import load_model
+from .config import MODELS, RunConfig
+from .data import load_arrays
+from .io import read_json, write_json
+from .model import build_model, count_parameters
+from .provenance import machine_info
+from .train import train_model
+
+
+def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+# torch's counter knows the CUDA attention kernels but not the CPU one that
+# nn.MultiheadAttention(need_weights=False) dispatches to; without this entry the attention
+# products of the MulT-style block count as zero on CPU.
+_CPU_SDPA = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+EXTRA_FLOP_FORMULAS = {_CPU_SDPA: _cpu_sdpa_flop} if _CPU_SDPA is not None else {}
+
+
+def flop_counter() -> FlopCounterMode:
+    """A ``FlopCounterMode`` that also counts CPU scaled-dot-product attention."""
+    return FlopCounterMode(display=False, custom_mapping=EXTRA_FLOP_FORMULAS)
+
+
+def fusion_flops(cfg: RunConfig, batch_size: int = 1) -> int:
+    """FLOPs of the fusion module + head alone for one clip of the configured size."""
+    model = build_model(cfg.model).eval()
+    d = cfg.data
+    ta = 1 + int(d.sample_rate * d.duration) // d.hop_length
+    audio = torch.randn(batch_size, ta, d.n_mfcc)
+    video = torch.rand(batch_size, d.n_frames, 3, d.image_size, d.image_size)
+    with torch.no_grad():
+        a = model.audio_encoder(audio) if model.audio_encoder is not None else None
+        v, grid = model.video_encoder(video) if model.video_encoder is not None else (None, None)
+    # Counted with autograd on: under no_grad torch's module tracker fails on TACFN's expanded
+    # query parameter ("Expected gradient function to be set"). Forward FLOPs are the same.
+    with flop_counter() as counter:
+        model.fusion(a, v, grid)
+    return int(counter.get_total_flops())
+
+
+def _finished_run(cfg: RunConfig) -> dict | None:
+    """The History of a run already completed in ``cfg.train.out_dir`` with this exact config, so
+    an interrupted ``compare`` resumes where it stopped instead of retraining finished runs."""
+    out = Path(cfg.train.out_dir)
+    if not (out / "history.json").is_file() or not (out / "best.pt").is_file():
+        return None
+    if load_model(out / "best.pt")[1] != cfg:
+        return None
+    hist = read_json(out / "history.json")
+    return hist if len(hist["epochs"]) == cfg.train.epochs or cfg.train.patience else None
+
+
+def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int, ...] = (0, 1, 2),
+            out_dir: str | Path = "runs/compare", progress: bool = True) -> dict:
+    """Train each model for each seed on one data set (same split); mean ± std of test metrics.
+
+    Runs already finished under ``out_dir`` with the same config are read back, not retrained,
+    and a run cut short resumes from its ``last.pt``.
+    """
+    arrays = load_arrays(base.data, progress=progress)
+    rows, baselines = {}, None
+    for name in models:
+        mcfg, runs = replace(base, model=replace(base.model, model=name)), []
+        for seed in seeds:
+            cfg = replace(mcfg, train=replace(base.train, seed=seed,
+                                              out_dir=str(Path(out_dir) / f"{name}_s{seed}")))
+            hist = _finished_run(cfg)
+            if hist is None:
+                _, trained = train_model(cfg, arrays=arrays, progress=progress, resume=True)
+                hist = trained.to_dict()
+            test = hist["test"]  # every run shares the test split: its majority class and chance
+            baselines = {"majority": test["majority_baseline"], "chance": test["chance_baseline"]}
+            runs.append({"seed": seed, "test_accuracy": test["accuracy"],
+                         "test_macro_f1": test["macro_f1"], "test_uar": test["uar"],
+                         "val_accuracy": hist["best_val_accuracy"],
+                         "best_epoch": hist["best_epoch"],
+                         "seconds_per_epoch": hist["seconds_per_epoch"]})
+        acc = np.array([r["test_accuracy"] for r in runs])
+        rows[name] = {
+            "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std(ddof=0)),
+            "test_macro_f1_mean": float(np.mean([r["test_macro_f1"] for r in runs])),
+            "params": count_parameters(build_model(mcfg.model)), "fusion_flops": fusion_flops(mcfg),
+            "seconds_per_epoch": float(np.median([r["seconds_per_epoch"] for r in runs])),
+            "runs": runs,
+        }
+    return {
+        "variant": base.data.variant if base.data.name == "synthav" else base.data.name,
+        "data": base.data.__dict__, "train": {**base.train.__dict__, "seed": list(seeds)},
+        "ceilings": (arrays.meta or {}).get("ceilings"),
+        "data_hash": (arrays.meta or {}).get("content_hash"),
+        "machine": machine_info(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "baselines": baselines, "models": rows}
+
+
+def format_table(result: dict) -> str:
+    """Markdown table of a :func:`compare` result."""
+    lines = [("| model | test acc (mean ± std) | UAR | macro F1 | params | fusion FLOPs "
+              "| s/epoch |"), "|---|---|---|---|---|---|---|"]
+    for name, r in result["models"].items():
+        uar = np.mean([run["test_uar"] for run in r["runs"]])  # mean per-class recall
+        lines.append(f"| {name} | {100 * r['test_accuracy_mean']:.1f} ± "
+                     f"{100 * r['test_accuracy_std']:.1f} | {100 * uar:.1f} | "
+                     f"{100 * r['test_macro_f1_mean']:.1f} | "
+                     f"{r['params']:,} | {r['fusion_flops']:,} | {r['seconds_per_epoch']:.2f} |")
+    if result.get("baselines"):
+        b = result["baselines"]
+        lines.append(f"\nBaselines on the test split: majority class {100 * b['majority']:.1f}, "
+                     f"chance {100 * b['chance']:.1f}.")
+    if result.get("ceilings"):
+        c = result["ceilings"]
+        lines.append(f"\nDesigned ceilings: audio {100 * c['audio']:.1f}, video "
+                     f"{100 * c['video']:.1f}, late {100 * c['late']:.1f}, fusion "
+                     f"{100 * c['fusion']:.1f}.")
+    return "\n".join(lines)
+
+
+def save_result(result: dict, path: str | Path, command: str) -> Path:
+    """Write a :func:`compare` result as JSON with the command that produced it."""
+    return write_json(path, {**result, "command": command})

@@ -1,0 +1,271 @@
+"""Reproducibility report (DESIGN §2): execute every ``notebooks/NN_*.ipynb`` in order with
+papermill into ``reports/<run-id>/`` (executed notebooks, HTML, index.html, run.json).
+
+Notebooks record numbers with :func:`record`; the report gathers them into run.json with the git
+commit, package versions, device, seeds, parameters and SynthAV content hash. README "Report".
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .frontpage import index_html
+from .io import atomic_write, atomic_write_text, read_json, to_jsonable, write_json
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+# Every notebook's `parameters` cell defines these; the report passes them all to each notebook.
+DEFAULT_PARAMETERS = {"variant": "complementary", "seed": 0, "device": "auto"}
+PATH_PARAMETERS = ("run_dir", "checkpoint_dir", "figures_dir", "cache_dir")
+KIT = Path(__file__).resolve().parents[1]  # the kit checkout (editable install): notebooks/, git
+
+
+class ReportError(RuntimeError):
+    """A notebook failed; the message names the notebook and the cell."""
+
+
+def record(key: str, value: Any, run_dir: str | Path | None) -> Any:
+    """Store ``value`` (JSON-able: numbers, strings, lists, dicts) under ``key`` in
+    ``run_dir/metrics.json`` and return it. With ``run_dir=None`` nothing is written.
+
+    Notebooks call this for every number the report should keep, e.g.
+    ``record("04.tacfn.test_accuracy", acc, run_dir)``; keys are ``<notebook>.<what>``.
+    """
+    value = to_jsonable(value)
+    if run_dir is not None:
+        metrics = {**load_metrics(run_dir), key: value}
+        write_json(Path(run_dir) / METRICS_FILE, metrics, sort_keys=True)
+    return value
+
+
+def load_metrics(run_dir: str | Path) -> dict:
+    """The metrics recorded so far in ``run_dir`` (empty dict when none)."""
+    path = Path(run_dir) / METRICS_FILE
+    return read_json(path, "metrics file") if path.exists() else {}
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``"seed=3"`` → ("seed", 3); values are Python literals when they parse, else strings."""
+    if "=" not in text:
+        raise ValueError(f"--param expects KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
+    return key.strip(), value
+
+
+def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> list[Path]:
+    """``NN_*.ipynb`` in order; ``only`` keeps those whose number or name starts with an entry."""
+    found = sorted(Path(notebooks_dir).glob(NOTEBOOK_GLOB))
+    if only:
+        found = [p for p in found if any(p.name.startswith(o) for o in only)]
+    if not found:
+        raise ValueError(f"{notebooks_dir}: no notebooks match {NOTEBOOK_GLOB} {list(only) or ''}"
+                         "; pass --notebooks DIR (the kit's notebooks/ folder)")
+    return found
+
+
+def notebook_parameters(notebooks: list[Path]) -> dict:
+    """Names and defaults of the notebooks' ``parameters`` cell: its one source
+    ``notebooks/parameters.py`` when present, else the first notebook's tagged cell."""
+    src = notebooks[0].parent / "parameters.py"
+    if src.is_file():
+        text = src.read_text()
+    else:
+        cells = json.loads(notebooks[0].read_text())["cells"]
+        text = next(("".join(c["source"]) for c in cells
+                     if "parameters" in c.get("metadata", {}).get("tags", ())), "")
+    return {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(text).body
+            if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)}
+
+
+def check_params(params: dict, notebooks: list[Path]) -> None:
+    """``ValueError`` before any notebook runs for a ``--param`` the notebooks do not define, a
+    value of another type than the cell's default, or an unknown variant or device."""
+    from .config import VARIANTS
+    from .runtime import resolve_device
+
+    known = {**DEFAULT_PARAMETERS, **notebook_parameters(notebooks)}
+    for key, value in params.items():
+        if key == "quick":
+            raise ValueError("--param quick: set it with --quick")
+        if key not in known:
+            raise ValueError(f"--param {key}: not a notebook parameter (known: "
+                             f"{', '.join(sorted(known))})")
+        want = known[key]
+        if want is not None and not (type(value) is type(want)
+                                     or isinstance(want, float) and type(value) is int):
+            raise ValueError(f"--param {key}={value!r}: expected {type(want).__name__} "
+                             f"(the parameters cell has {key} = {want!r})")
+    if params.get("epochs", 0) < 0:
+        raise ValueError(f"--param epochs={params['epochs']!r}: expected 0 (the course's own "
+                         "epochs) or a positive number")
+    if params.get("variant", VARIANTS[0]) not in VARIANTS:
+        raise ValueError(f"--param variant={params['variant']!r}: choose from "
+                         f"{', '.join(VARIANTS)}")
+    try:
+        resolve_device(params.get("device", "auto"))
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"--param device={params['device']!r}: {exc}") from exc
+
+
+def environment(repo: Path, device: str) -> dict:
+    """Git commit, package versions, Python, platform and the device the notebooks ran on."""
+    from .provenance import git_state, machine_info, package_versions
+    from .runtime import resolve_device
+
+    return {"git": git_state(repo), "versions": package_versions(),
+            "machine": machine_info(resolve_device(device)), "device_requested": device}
+
+
+def synthav_hash(params: dict) -> dict | None:
+    """Content hash of the SynthAV set the notebooks used (read from the cache they filled)."""
+    from .config import get_config
+    from .data.synthetic import load_synthav, params_hash
+
+    try:
+        cfg = get_config(variant=params["variant"], size="quick" if params["quick"] else "full",
+                         cache_dir=params["cache_dir"]).data
+    except ValueError:  # not a SynthAV variant (a real corpus run)
+        return None
+    meta = load_synthav(cfg, progress=False).meta
+    return {"variant": cfg.variant, "size": cfg.size, "content_hash": meta["content_hash"],
+            "params_hash": params_hash(cfg), "ceilings": meta.get("ceilings")}
+
+
+@dataclass
+class ReportOptions:
+    """What :func:`run_report` runs and where it writes. Relative paths are from ``repo`` (the
+    installed kit's checkout; the CLI makes them absolute from the current folder)."""
+
+    quick: bool = True
+    params: dict = field(default_factory=dict)
+    repo: Path = KIT
+    notebooks_dir: str = "notebooks"  # relative to repo, or absolute (--notebooks DIR)
+    out_root: str = "reports"
+    run_id: str | None = None
+    figures_dir: str | None = None  # default: <run dir>/figures
+    update_figures: bool = False  # copy the run's figures into the repository's figures/
+    checkpoint_dir: str | None = None  # default: <run dir>/checkpoints (fresh training per run)
+    cache_dir: str = ".cache/tacfn_lite"
+    only: tuple[str, ...] = ()
+    progress: bool = True
+
+
+def _parameters(opts: ReportOptions, run_dir: Path) -> dict:
+    repo = opts.repo.resolve()
+    params = {**DEFAULT_PARAMETERS, "quick": opts.quick, "run_dir": run_dir,
+              "checkpoint_dir": opts.checkpoint_dir or run_dir / "checkpoints",
+              "figures_dir": opts.figures_dir or run_dir / "figures", "cache_dir": opts.cache_dir,
+              **opts.params}  # `quick` is not a --param (check_params)
+    for key in PATH_PARAMETERS:  # notebooks run in notebooks/: hand them absolute paths
+        params[key] = str(repo / params[key])  # an absolute path stays as it is
+    return params
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of finished child processes (papermill's kernels)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _execute(nb: Path, out: Path, params: dict) -> dict:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    t0, cpu0 = time.perf_counter(), _children_cpu()
+    entry = {"notebook": nb.name, "executed": out.name, "status": "ok"}
+    try:
+        pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
+                            progress_bar=False, cwd=str(nb.parent))
+    except PapermillExecutionError as exc:
+        src = (exc.source or "").strip().splitlines()
+        entry.update(status="failed", cell=f"In [{exc.exec_count}]", error=f"{exc.ename}: "
+                     f"{exc.evalue}", cell_source=src[0] if src else "")
+    except (RuntimeError, TimeoutError) as exc:  # kernel died, did not start, or timed out
+        entry.update(status="failed", cell="(kernel)", error=f"{type(exc).__name__}: {exc}",
+                     cell_source="")
+    entry["seconds"] = round(time.perf_counter() - t0, 1)
+    entry["cpu_seconds"] = round(_children_cpu() - cpu0, 1)  # kernel CPU time, less load-bound
+    if out.exists():
+        entry["html"] = _to_html(out).name
+    return entry
+
+
+def _to_html(executed: Path) -> Path:
+    from nbconvert import HTMLExporter
+
+    quiet = logging.getLogger("traitlets")  # nbconvert warns about images without alt text
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        body, _ = HTMLExporter(template_name="lab").from_filename(str(executed))
+    finally:
+        quiet.setLevel(level)
+    return atomic_write_text(executed.with_suffix(".html"), body)
+
+
+def run_report(opts: ReportOptions) -> Path:
+    """Execute the notebooks in order; write run.json and index.html; return the run folder.
+
+    Stops at the first failing notebook (later ones reuse its outputs) and raises
+    :class:`ReportError` naming the notebook and cell, after writing run.json and index.html.
+    """
+    from tqdm.auto import tqdm
+
+    repo = opts.repo.resolve()
+    notebooks = find_notebooks(repo / opts.notebooks_dir, opts.only)
+    check_params(opts.params, notebooks)  # a misspelt --param stops here, not in a notebook
+    run_id = opts.run_id or time.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")
+    run_dir = repo / opts.out_root / run_id
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(f"{run_dir}: report folder exists and is not empty; choose another run id")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params = _parameters(opts, run_dir)
+    Path(params["figures_dir"]).mkdir(parents=True, exist_ok=True)
+    t0, started = time.perf_counter(), time.time()
+    entries = []
+    bar = tqdm(notebooks, desc="report", unit="notebook", disable=not opts.progress)
+    for nb in bar:
+        bar.set_postfix_str(nb.name)
+        entries.append(_execute(nb, run_dir / nb.name, params))
+        log.info("%s: %s in %.1f s", nb.name, entries[-1]["status"], entries[-1]["seconds"])
+        if entries[-1]["status"] != "ok":
+            break
+    bar.close()
+    failed = [n for n in entries if n["status"] != "ok"]
+    figures = sorted(str(p.relative_to(params["figures_dir"])) for p in
+                     Path(params["figures_dir"]).rglob("*") if p.is_file()
+                     and p.stat().st_mtime >= started - 1)
+    run = {
+        "run_id": run_id, "status": "failed" if failed else "ok", "quick": opts.quick,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "seconds_total": round(time.perf_counter() - t0, 1),
+        "seeds": {"seed": params["seed"], "data_seed": params.get("data_seed", 0)},
+        "parameters": params, "environment": environment(repo, str(params["device"])),
+        "data": {"synthav": synthav_hash(params) if not failed else None},
+        "notebooks": entries, "figures": figures, "figures_dir": params["figures_dir"],
+        "metrics": load_metrics(run_dir),
+    }
+    write_json(run_dir / "run.json", run)
+    atomic_write_text(run_dir / "index.html", index_html(run, run_dir))
+    if opts.update_figures and not failed:  # the README's figures change only on request
+        for name in figures:
+            data = (Path(params["figures_dir"]) / name).read_bytes()
+            atomic_write(repo / "figures" / name, lambda fh, data=data: fh.write(data))
+    if failed:
+        f = failed[0]
+        raise ReportError(f"{f['notebook']} failed at cell {f['cell']} ({f['cell_source']!r}): "
+                          f"{f['error']}; executed copy: {run_dir / f['executed']}")
+    return run_dir

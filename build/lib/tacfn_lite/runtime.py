@@ -1,0 +1,65 @@
+"""Runtime helpers every layer may use: device resolution, seeding, mixed precision, and a
+CPU-fast dropout."""
+
+from __future__ import annotations
+
+import random
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; an unavailable explicit choice raises."""
+    if str(name) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(name)!r} requested but CUDA is not available")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def autocast(device: torch.device, enabled: bool):
+    """Mixed precision: fp16 on CUDA (with a GradScaler), bf16 on CPU; off unless asked for."""
+    if not enabled:
+        return nullcontext()
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout, as ``nn.functional.dropout`` computes it, with cheaper random numbers on a
+    CPU: one 64-bit draw gives four 16-bit uniform integers u, kept where u ≥ t (probability
+    1 − p to within 1/65536), and the mask is built with float arithmetic, which a CPU
+    vectorises, where ``bernoulli_`` draws once per element and boolean masks are slow (dropout
+    took 16 % of a training step; bench/train_throughput.py). Seeded by ``torch.manual_seed``
+    like the built-in; other devices use the built-in (fused there). Evaluation returns ``x``.
+    """
+    if not training or p == 0.0 or x.device.type != "cpu":
+        return nn.functional.dropout(x, p, training)
+    n, scale = x.numel(), 1.0 / (1.0 - p)
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, 2 ** 63 - 1)
+    u = bits.view(torch.int16)[:n].view(x.shape).float()  # integers in [-32768, 32767]
+    t = round(p * 65536) - 32768
+    mask = u.sub_(t - 1).mul_(scale).clamp_(0.0, scale)  # u ≥ t → scale, u < t → 0
+    return x * mask.to(x.dtype)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` computed by :func:`dropout` (same parameters and state dict: none)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
