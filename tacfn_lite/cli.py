@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import MODELS, VARIANTS, get_config
+from .config import MODELS, VARIANTS, get_config, resolve_key
 
 SHORTCUTS = {  # flag → config key
     "model": "model.model", "data": "data.name", "variant": "data.variant", "size": "data.size",
@@ -64,13 +64,18 @@ def _command(sub, func, help: str, *shared: str, **helps: str) -> argparse.Argum
     return p
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace, data_only: bool = False):
+    """The run config of the command line; ``data_only``: ``--set`` may name data fields only
+    (commands that never build a model, where any other field would be silently ignored)."""
     overrides = {key: getattr(args, flag) for flag, key in SHORTCUTS.items()
                  if getattr(args, flag, None) is not None}
     for item in args.set:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
+        if data_only and not resolve_key(key).startswith("data."):
+            raise ValueError(f"--set {key}: not a data field; {args.command} uses data fields "
+                             "only (e.g. n_frames, data_seed, cache_dir)")
         overrides[key] = value
     return get_config(args.preset, **overrides)
 
@@ -79,7 +84,7 @@ def config_from_args(args: argparse.Namespace):
 def cmd_generate(args) -> dict:
     from .data.synthetic import load_synthav
 
-    arrays = load_synthav(config_from_args(args).data, force=args.force)
+    arrays = load_synthav(config_from_args(args, data_only=True).data, force=args.force)
     return {"clips": len(arrays), "audio": list(arrays.audio.shape),
             "video": list(arrays.video.shape), "actors": len(set(arrays.actors.tolist())),
             **{k: arrays.meta[k] for k in ("variant", "size", "content_hash", "ceilings")}}
@@ -119,14 +124,14 @@ def cmd_prepare(args) -> dict:
     from .data.media import prepare_corpus
 
     args.data = args.corpus
-    return prepare_corpus(args.corpus, args.root, args.out, config_from_args(args).data,
+    return prepare_corpus(args.corpus, args.root, args.out, config_from_args(args, True).data,
                           args.strict, force=args.force)
 
 
 def cmd_export(args) -> dict:
     from .data.export import export_corpus
 
-    return export_corpus(args.corpus, config_from_args(args).data, args.out, args.actors,
+    return export_corpus(args.corpus, config_from_args(args, True).data, args.out, args.actors,
                          args.per_class)
 
 

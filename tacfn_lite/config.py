@@ -160,7 +160,7 @@ _POSITIVE = ("data.n_frames", "data.image_size", "data.sample_rate", "data.durat
              "model.video_width", "model.score_hidden", "train.epochs", "train.batch_size")
 
 
-def _resolve_key(key: str) -> str:
+def resolve_key(key: str) -> str:
     """Map ``d_model`` or ``model.d_model`` (or ``model__d_model``) to ``section.field``."""
     key = key.replace("__", ".")
     if "." in key:
@@ -244,7 +244,7 @@ def get_config(preset: str = "tiny", **overrides: Any) -> RunConfig:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     values: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     for key, value in {**PRESETS[preset], **overrides}.items():
-        full = _resolve_key(key)
+        full = resolve_key(key)
         section, name = full.split(".")
         values[section][name] = _coerce(full, value)
     if values["model"].get("tacfn") == "official":  # explicit switches win over the name
