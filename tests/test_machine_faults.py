@@ -507,10 +507,11 @@ def test_train_rejects_bad_settings_in_one_line_before_training(tmp_path, capsys
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("command", [["generate"], ["export", "ravdess", "--out", "x"],
-                                     ["prepare", "ravdess", "--root", "raw"]])
+@pytest.mark.parametrize("command", [["generate"], ["export", "ravdess", "--out", "{tmp}/x"],
+                                     ["prepare", "ravdess", "--root", "{tmp}/raw"]])
 def test_data_commands_refuse_a_model_or_training_field_in_set(tmp_path, capsys, command):
     """generate/prepare/export never build a model: --set d_model=64 would be silently ignored."""
+    command = [part.format(tmp=tmp_path) for part in command]
     rc = main([*command, "--set", "d_model=64", "--set", f"cache_dir={tmp_path}"])
     line = one_line(capsys, rc, "--set d_model: not a data field", code=2)
     assert f"{command[0]} uses data fields only" in line and not any(tmp_path.iterdir())
