@@ -1,5 +1,5 @@
 """Wall time of the quick report (``tacfn-lite report --quick``, all notebooks via papermill on
-SynthAV) and of the test suite, on this machine (DESIGN §5: quick report ≤ 5 min on 2 cores).
+SynthAV) and of the test suite, on this machine (target: quick report ≤ 5 min on 2 cores).
 
     python bench/report_time.py                      # both (minutes)
     python bench/report_time.py --skip-tests
