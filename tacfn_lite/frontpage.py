@@ -16,7 +16,7 @@ STYLE = ("body{font-family:sans-serif;max-width:64em;margin:2em auto;color:#222}
          "border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child"
          "{text-align:left}.fail{background:#fde2e2;border:2px solid #c00;padding:.6em 1em}"
          ".thumbs a{display:inline-block;margin:4px;text-align:center;font-size:.8em}"
-         ".thumbs img{height:140px;border:1px solid #ccc}caption{text-align:left;color:#555}")
+         ".thumbs img{height:140px;border:1px solid #ccc}.cap{color:#555;margin:.3em 0 0}")
 KEY_FIGURES = ("04_comparison", "04_learning_curves", "05_", "06_deletion", "07_robustness")
 
 
@@ -30,8 +30,8 @@ def table(head: list[str], rows: list[list], caption: str = "", empty: str = "")
         return f"<p>{e(empty)}</p>"
     th = "".join(f"<th>{e(str(h))}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    cap = f"<caption>{e(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<tr>{th}</tr>{body}</table>"
+    cap = f"<p class='cap'>{e(caption)}</p>" if caption else ""  # a <caption> wraps to the table
+    return f"{cap}<table><tr>{th}</tr>{body}</table>"
 
 
 def comparison(metrics: dict, variant: str, prefix: str = "04.") -> str:

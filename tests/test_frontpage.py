@@ -75,7 +75,7 @@ def test_front_page_opens_with_rounded_results_before_the_environment(run_folder
     assert "fusion 100.0" in page and "chance 12.5" in page  # ceilings and chance beside
     assert "<img src='figures/04_comparison_synchrony.png'" in page
     assert "class='fail'" not in page
-    assert "<caption>SynthAV synchrony, notebook 04&#x27;s models" in page  # what each table shows
+    assert "<p class='cap'>SynthAV synchrony, notebook 04&#x27;s models" in page  # what each table shows
     assert "TACFN of the claim (SynthAV synchrony, notebook 05): 3 test clips" in page
 
 
