@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,6 +303,9 @@ def load_synthav(cfg: DataConfig, progress: bool = True, force: bool = False) ->
         except (OSError, ValueError, KeyError) as exc:
             log.warning("SynthAV cache %s is unreadable (%s); regenerating", path, exc)
     check_space(path, cache_bytes(cfg), force)
+    path.parent.mkdir(parents=True, exist_ok=True)  # a read-only or foreign cache folder fails
+    with tempfile.TemporaryFile(dir=path.parent):  # here, not after minutes of generation
+        pass
     t0 = time.perf_counter()
     arrays = generate(cfg, progress=progress)
     arrays.meta["generation_seconds"] = round(time.perf_counter() - t0, 2)
