@@ -235,3 +235,15 @@ def test_quick_report_on_a_fresh_clone_leaves_the_tree_clean(tmp_path, synthav_c
     run = json.loads((clone / "reports" / "clean" / "run.json").read_text())
     assert run["environment"]["git"] == {"commit": head, "dirty": False}
     assert any((clone / "reports" / "clean" / "figures").glob("*.png"))  # the run keeps them
+
+
+def test_a_notebook_run_by_hand_writes_only_into_git_ignored_folders():
+    """Run in JupyterLab with the default parameters, a notebook must not touch tracked files
+    (the README's figures/ change only via `make figures`)."""
+    defaults: dict = {}
+    exec(PARAMETERS, {}, defaults)  # noqa: S102  (the kit's own parameters cell)
+    for name in ("checkpoint_dir", "figures_dir", "run_dir", "cache_dir"):
+        probe = (NOTEBOOK_DIR / defaults[name] / "probe.png").resolve()
+        ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", str(probe)],
+                                 cwd=REPO, check=False).returncode == 0
+        assert ignored, f"{name} = {defaults[name]!r} writes into tracked folders"
