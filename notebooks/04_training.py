@@ -138,7 +138,9 @@ print("all", len(rows), "checkpoints saved in", checkpoint_dir)
 # claims, use several seeds and the full set:
 # `tacfn-lite compare --variant synchrony --size full --seeds 3` (mean ± std per model).
 #
-# **Exercises.** (1) Which models reach the fusion ceiling on `complementary`, and why can late
-# fusion do it here but not on `synchrony`? (2) In section 5, how far above 50 % does concat
+# **Exercises.** (1) On the full set (`quick=False`, or the README's table) which models reach
+# the fusion ceiling on `complementary`, and why can late fusion do it there but not on
+# `synchrony`? In a quick run none has reached it yet: which comes closest, and is it still
+# improving at its last epoch (the learning curves)? (2) In section 5, how far above 50 % does concat
 # get, and what in its pooled features could carry the timing? (3) Re-run with
 # `variant="synchrony"` on the quick set: why does TACFN need the full set to learn the binding?

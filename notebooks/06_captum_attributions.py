@@ -124,9 +124,14 @@ print("saved", save_figure(fig, f"{figures_dir}/06_occlusion_{variant}.png"))
 # ## 5. How much does each modality matter? (FeatureAblation per modality)
 #
 # One mask group per modality: remove all audio (or all video, `zeros` baseline = missing
-# modality) and measure the drop of the true class's logit, averaged per class. On
-# `complementary` both modalities matter for every class; on `synchrony` the audio carries
-# half the label and *which* video event is synchronous carries the other half.
+# modality) and measure the drop of the true class's logit, averaged per class. By design every
+# `complementary` class needs both modalities (audio narrows the label to one pair, video to
+# another pair), and on `synchrony` the audio carries half the label and *which* video event is
+# synchronous the other half. Yet a logit drop is not the same as need: for some classes
+# removing one modality barely lowers the true logit (near-zero cells below), because a blank
+# input can raise the rival classes' logits instead, or the model keeps that class's evidence
+# mostly in one modality and uses the other to push rivals down. Accuracy with a modality
+# removed (notebook 07) measures need; this map shows where the true logit's evidence sits.
 
 # %%
 batch_all = to_batch(arrays, test)
