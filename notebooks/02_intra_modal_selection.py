@@ -52,7 +52,8 @@ from tacfn_lite.viz import save_figure
 # selected vector. With `select=False` (ablation, notebook 03) the source is mean-pooled.
 
 # %%
-print(inspect.getsource(SelectReinforce.forward))
+print(inspect.getsource(SelectReinforce.forward))  # the four steps, in order
+print(inspect.getsource(SelectReinforce.select))  # step 1, this notebook
 
 # %%
 course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
