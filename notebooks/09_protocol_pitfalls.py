@@ -100,7 +100,7 @@ table
 
 # %%
 fig = plot_protocols(result)
-save_figure(fig, f"{figures_dir}/protocol_pitfalls.png")
+print("saved", save_figure(fig, f"{figures_dir}/protocol_pitfalls.png"))
 
 # %% [markdown]
 # ## 4. Checks
