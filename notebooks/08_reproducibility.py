@@ -39,13 +39,16 @@ from tacfn_lite.train import evaluate
 # %% [markdown]
 # ## 1. Every recorded metric
 #
-# Notebooks call `record(key, value, run_dir)`; keys start with the notebook number.
+# Notebooks call `record(key, value, run_dir)`; keys start with the notebook number. This
+# notebook runs before 09, so 09's numbers join `metrics.json` after it; the table below shows
+# every row (scroll it).
 
 # %%
 metrics = load_metrics(run_dir)
 table = pd.json_normalize(metrics, sep=" / ").T.rename(columns={0: "value"})
 print(len(metrics), "keys recorded in", Path(run_dir) / "metrics.json")
-table
+with pd.option_context("display.max_rows", None, "display.max_colwidth", 80):
+    display(table)  # noqa: F821  (IPython's display)
 
 # %% [markdown]
 # ## 2. Code, packages, device
@@ -86,7 +89,7 @@ loaders, _ = make_loaders(cfg, arrays)
 again = evaluate(model, loaders["test"], resolve_device(device))["accuracy"]
 print(f"recorded {history['test']['accuracy']:.4f}, re-evaluated {again:.4f}")
 assert abs(again - history["test"]["accuracy"]) < 1e-9
-record("08.tacfn.reproduced_test_accuracy", again, run_dir)
+_ = record("08.tacfn.reproduced_test_accuracy", again, run_dir)
 
 # %% [markdown]
 # **Repeat the whole run.** `tacfn-lite report --quick` executes notebooks 00-09 into
