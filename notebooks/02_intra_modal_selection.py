@@ -125,8 +125,12 @@ print("saved", save_figure(fig, f"{figures_dir}/02_audio_selection_{variant}.png
 # **Reading the result.** Selection is learned only from the classification loss: nothing tells
 # the model where the cue is. If the trained model points into the cue window far above chance,
 # selection found the evidence by itself; if not, the label was solvable without it (for
-# example from pooled statistics), which is itself worth knowing. Quick runs train for only a
-# few epochs; the full run and notebook 05 go further.
+# example from pooled statistics), which is itself worth knowing. Read the two numbers
+# together: pointing looks only at the peak, mass at the whole map. A high pointing rate with
+# mass near chance means a sharp peak in the window over an otherwise flat map (in the curves
+# above, some clips show a flat selection), so "the peak is right" is a weaker statement than
+# "the model listens there". Quick runs train for only a few epochs; the full run and notebook
+# 05 go further.
 #
 # **Exercises.** (1) Run with `variant="synchrony"`: does selection still find the vocal cue?
 # (2) `course_run.config("tacfn", select=False)` trains the ablation: what does
