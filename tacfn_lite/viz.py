@@ -269,8 +269,11 @@ def plot_accuracy_bars(accuracies: dict[str, float], ceilings: dict[str, float] 
     bars = ax.bar(list(accuracies), [100 * a for a in accuracies.values()], color="tab:blue",
                   alpha=0.8)
     ax.bar_label(bars, fmt="%.0f", fontsize=8)
-    for k, (name, value) in enumerate((ceilings or {}).items()):
-        ax.axhline(100 * value, ls="--", lw=1, color=f"C{k + 1}", label=f"{name} ceiling")
+    same: dict[float, list[str]] = {}  # equal ceilings share one line (one would hide another)
+    for name, value in (ceilings or {}).items():
+        same.setdefault(round(100 * value, 6), []).append(name)
+    for k, (value, names) in enumerate(same.items()):
+        ax.axhline(value, ls="--", lw=1, color=f"C{k + 1}", label=" = ".join(names) + " ceiling")
     ax.axhline(100 / 8, ls=":", lw=1, color="0.5", label="chance")
     ax.set(ylim=(0, 105), ylabel="test accuracy (%)")
     ax.set_title(title, fontsize=10)

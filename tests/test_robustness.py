@@ -173,3 +173,4 @@ def test_robustness_figure_has_noise_curves_and_missing_modality_bars():
     assert [line.get_label() for line in audio_ax.lines] == ["tacfn", "audio"]
     assert list(audio_ax.lines[0].get_xdata()) == [0.0, 1, 2]  # clean drawn at level 0
     assert len(bar_ax.patches) == 2 * 5  # 2 models × 5 bars (missing "mean" rows are NaN)
+
