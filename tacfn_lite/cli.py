@@ -124,15 +124,15 @@ def cmd_prepare(args) -> dict:
     from .data.media import prepare_corpus
 
     args.data = args.corpus
-    return prepare_corpus(args.corpus, args.root, args.out, config_from_args(args, True).data,
-                          args.strict, force=args.force)
+    data = config_from_args(args, data_only=True).data
+    return prepare_corpus(args.corpus, args.root, args.out, data, args.strict, force=args.force)
 
 
 def cmd_export(args) -> dict:
     from .data.export import export_corpus
 
-    return export_corpus(args.corpus, config_from_args(args, True).data, args.out, args.actors,
-                         args.per_class)
+    data = config_from_args(args, data_only=True).data
+    return export_corpus(args.corpus, data, args.out, args.actors, args.per_class)
 
 
 def cmd_compare(args) -> int:
@@ -264,8 +264,10 @@ FIXES = {  # errno → what to do; {where}: the command's own folder options
     errno.EACCES: "choose a folder you may write to ({where})",
     errno.ENOENT: "it is missing (moved or deleted while running?): check the path and rerun",
 }
-WHERE = {"predict": "--explain DIR", "compare": "--out, --json", "report": "--out",
-         "export": "--out", "evaluate": "--set cache_dir=DIR", "check-splits": "another path"}
+WHERE = {  # each command's own options for where it writes; others: pick another path
+    "generate": "--set cache_dir=DIR", "train": "--out, --set cache_dir=DIR",
+    "prepare": "--out, --set cache_dir=DIR", "export": "--out", "compare": "--out, --json",
+    "report": "--out", "predict": "--explain DIR"}
 RERUN = {"train": "`train --resume` continues from the last complete checkpoint",
          "prepare": "a rerun reuses the finished shards (--force skips the space check)",
          "generate": "--force skips the space check"}
@@ -275,7 +277,7 @@ def error_line(exc: OSError, command: str) -> str:
     """One line for an OS-level failure: the path, what went wrong, what to do."""
     code = {errno.EPERM: errno.EACCES, errno.EDQUOT: errno.ENOSPC}.get(exc.errno, exc.errno)
     fix = FIXES.get(code, "check the path and the disk, then rerun (--debug shows the traceback)")
-    fix = fix.format(where=WHERE.get(command, "--out, --set cache_dir=DIR"))
+    fix = fix.format(where=WHERE.get(command, "another path"))
     if code == errno.ENOSPC and command in RERUN:
         fix += "; " + RERUN[command]
     what = " ".join((exc.strerror or str(exc)).split())

@@ -153,6 +153,7 @@ def test_generate_into_a_read_only_folder_is_one_line(no_generation, tmp_path, m
     read_only(monkeypatch, tmp_path / "ro", code)
     line = one_line(capsys, main(gen_argv(tmp_path / "ro" / "cache")), tmp_path / "ro")
     assert says in line and not no_generation  # found before generating, not after
+    assert line.endswith("(--set cache_dir=DIR)")  # generate has no --out
     assert not (tmp_path / "ro").exists()
 
 
