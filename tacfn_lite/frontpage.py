@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from .io import read_json
+
 e = html.escape
 STYLE = ("body{font-family:sans-serif;max-width:64em;margin:2em auto;color:#222}"
          "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:3px 9px;"
@@ -98,10 +100,11 @@ def explorer(run_dir: Path) -> str:
     index = run_dir / "explorer" / "explorer.json"
     if not index.is_file():
         return "<p>No static explorer in this run (notebook 05 writes it).</p>"
-    clips = json.loads(index.read_text())["clips"]
+    clips = read_json(index, "static explorer index")["clips"]
     return (f"<p>TACFN of the claim (SynthAV synchrony, notebook 05): {len(clips)} test clips of "
             "unseen actors, frames with the video weights, MFCC with the audio selection, the "
-            "ground-truth cue outlined.</p><div id='explorer'><p id='ex-label'></p><input id='ex-slider' type='range' min='0' "
+            "ground-truth cue outlined.</p><div id='explorer'><p id='ex-label'></p>"
+            "<input id='ex-slider' type='range' min='0' "
             f"max='{len(clips) - 1}' value='0' style='width:30em'> <select id='ex-filter'>"
             "<option value='all'>all clips</option><option value='right'>correct</option>"
             "<option value='wrong'>wrong</option></select><br><img id='ex-image' alt='maps' "
