@@ -1,13 +1,9 @@
-"""Frozen configuration dataclasses and size presets (``tiny`` for CPU, ``paper`` for GPU).
-
-Every run is described by one :class:`RunConfig`; it is saved in each checkpoint and run.json.
-Taught in notebook 01 (model sizes) and 04 (training).
-"""
+"""Frozen configuration dataclasses and size presets (``tiny`` for CPU, ``paper`` for GPU): one
+:class:`RunConfig` per run, saved in each checkpoint and run.json. Notebooks 01 and 04."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -104,9 +100,6 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         return cls(DataConfig(**d["data"]), ModelConfig(**d["model"]), TrainConfig(**d["train"]))
@@ -117,22 +110,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {},
     # The paper's RAVDESS setting (public CFN-SR/MSAF code): 30 face frames at 224², 2.45 s of
     # 44.1 kHz audio, 13 MFCC, 5-layer 8-head audio transformer, 3D-ResNeXt-50 video, batch 16.
-    "paper": {
-        "data.n_frames": 30,
-        "data.image_size": 224,
-        "data.sample_rate": 44100,
-        "data.duration": 2.45,
-        "data.hop_length": 1024,
-        "model.d_model": 256,
-        "model.n_heads": 8,
-        "model.audio_layers": 5,
-        "model.video_backbone": "resnext50",
-        "model.score_hidden": 256,
-        "train.batch_size": 16,
-        "train.epochs": 70,
-        "train.seed": 1234,
-        "train.amp": True,
-    },
+    "paper": {"data.n_frames": 30, "data.image_size": 224, "data.sample_rate": 44100,
+              "data.duration": 2.45, "data.hop_length": 1024,
+              "model.d_model": 256, "model.n_heads": 8, "model.audio_layers": 5,
+              "model.video_backbone": "resnext50", "model.score_hidden": 256,
+              "train.batch_size": 16, "train.epochs": 70, "train.seed": 1234, "train.amp": True},
 }
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -162,16 +144,12 @@ _POSITIVE = ("data.n_frames", "data.image_size", "data.sample_rate", "data.durat
 
 def resolve_key(key: str) -> str:
     """Map ``d_model`` or ``model.d_model`` (or ``model__d_model``) to ``section.field``."""
-    key = key.replace("__", ".")
-    if "." in key:
-        section, name = key.split(".", 1)
-        if section not in _SECTIONS or name not in {f.name for f in fields(_SECTIONS[section])}:
-            raise ValueError(f"unknown config key {key!r}")
-        return key
-    owners = [s for s, cls in _SECTIONS.items() if key in {f.name for f in fields(cls)}]
+    section, _, name = key.replace("__", ".").rpartition(".")
+    owners = [s for s, cls in _SECTIONS.items()
+              if section in ("", s) and name in {f.name for f in fields(cls)}]
     if not owners:
         raise ValueError(f"unknown config key {key!r}")
-    return f"{owners[0]}.{key}"
+    return f"{owners[0]}.{name}"
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -210,13 +188,8 @@ def derive(cfg: RunConfig) -> RunConfig:
     """Fill the model fields that follow from the data (feature size, token rates, classes)."""
     d = cfg.data
     n_classes = {"synthav": 8, "ravdess": 8, "cremad": 6, "iemocap": 4}[d.name]
-    model = replace(
-        cfg.model,
-        n_classes=n_classes,
-        audio_dim=d.n_mfcc,
-        audio_rate=d.sample_rate / d.hop_length,
-        video_rate=d.n_frames / d.duration,
-    )
+    model = replace(cfg.model, n_classes=n_classes, audio_dim=d.n_mfcc,
+                    audio_rate=d.sample_rate / d.hop_length, video_rate=d.n_frames / d.duration)
     if model.classifier_source == "all":  # only then (older configs stay equal)
         model = replace(model, audio_steps=1 + int(d.sample_rate * d.duration) // d.hop_length)
     if d.name == "iemocap":  # MulT aligned features: 20 word-aligned steps, no pixels
@@ -250,9 +223,7 @@ def get_config(preset: str = "tiny", **overrides: Any) -> RunConfig:
     if values["model"].get("tacfn") == "official":  # explicit switches win over the name
         for full, value in OFFICIAL_TACFN.items():
             values["model"].setdefault(full.split(".")[1], value)
-    cfg = RunConfig(
-        DataConfig(**values["data"]), ModelConfig(**values["model"]), TrainConfig(**values["train"])
-    )
+    cfg = RunConfig.from_dict(values)
     _check_combinations(cfg)
     return derive(cfg)
 

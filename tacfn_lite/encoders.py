@@ -1,10 +1,6 @@
-"""Unimodal encoders: audio 1D-CNN + transformer over MFCC frames; video 3D-CNNs (tiny, ResNeXt).
-
-Both emit batch-first token sequences of width ``d_model`` that carry a time encoding. With
-``time_encoding="shared"`` audio tokens and video frames get one sinusoidal encoding of
-absolute time in seconds (so token-level fusion can bind co-occurring events, DESIGN §1);
-``"learned"`` gives each modality its own learned positions (the ablation). Notebook 01.
-"""
+"""Unimodal encoders (audio 1D-CNN + transformer, video 3D-CNN) emitting ``(B, L, d_model)`` tokens
+with a time encoding: ``shared`` seconds for both modalities, so fusion can bind co-occurring
+events, or ``learned`` per modality (the ablation). Notebook 01."""
 
 from __future__ import annotations
 
@@ -53,10 +49,9 @@ class TimeEncoding(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """Pre-norm transformer layer, computing what ``nn.TransformerEncoderLayer(norm_first=True,
-    activation=relu)`` computes, with the same parameter names (checkpoints load either way),
-    but with attention as two batched matmuls: at this size (head width 8, ~60 tokens) that is
-    faster on a CPU than the fused kernels (bench/train_throughput.py).
+    """Pre-norm transformer layer: what ``nn.TransformerEncoderLayer(norm_first=True,
+    activation=relu)`` computes, with its parameter names, but attention as two batched matmuls
+    (faster on a CPU than the fused kernels at head width 8 and ~60 tokens).
 
     Shapes: ``x (B, L, D)`` → ``(B, L, D)``; ``causal``: token t attends to steps ≤ t only.
     """

@@ -81,6 +81,10 @@ class SelectReinforce(nn.Module):
         self.score_target = nn.Linear(d, cfg.score_hidden, bias=False)
         self.score_out = nn.Linear(cfg.score_hidden, 1, bias=False)
 
+    def frames(self, grid) -> int:
+        """How many softmax groups the weights have: T' per-frame groups, or one per clip."""
+        return grid[0] if grid is not None and self.cfg.weight_norm == "frame" else 1
+
     def select(self, source: torch.Tensor):
         """Step 1: ``(B, S, D)`` → selected vector ``(B, D)``, selection ``(B, S)`` or None."""
         if not self.cfg.select:  # ablation: no selection, the source is mean-pooled
@@ -104,13 +108,12 @@ class SelectReinforce(nn.Module):
         z = self.score_target(target) + self.score_source(chosen)[:, None]  # (B, N, hidden)
         hidden = 2 * torch.sigmoid(2 * z) - 1  # = tanh(z); a CPU computes sigmoid 5x faster
         scores = self.score_out(hidden)[..., 0].float()  # (B, N)
-        frames = grid[0] if grid is not None and self.cfg.weight_norm == "frame" else 1
+        frames = self.frames(grid)
         return torch.softmax(scores.view(B, frames, N // frames), dim=-1).view(B, N)
 
     def reinforce(self, target: torch.Tensor, weights: torch.Tensor, grid=None) -> torch.Tensor:
         """Step 3: V' = V * w + V (``residual=False``: V * w). ``(B|1, N)`` weights."""
-        frames = grid[0] if grid is not None and self.cfg.weight_norm == "frame" else 1
-        scale = target.shape[1] // frames if self.cfg.weight_scale == "count" else 1
+        scale = target.shape[1] // self.frames(grid) if self.cfg.weight_scale == "count" else 1
         scaled = (weights * scale).to(target.dtype)[..., None]  # (B, N, 1)
         return target * scaled + target if self.cfg.residual else target * scaled
 
@@ -158,8 +161,7 @@ class TACFNFusion(nn.Module):
         feats, maps = [], {}
         if self.a2v is not None:
             pooled, chosen, maps["audio_select"], w = self.a2v(audio, video, grid)
-            frames = grid[0] if grid is not None and self.cfg.weight_norm == "frame" else 1
-            maps["video_weight"] = None if w is None else w / frames  # sums to 1 per sample
+            maps["video_weight"] = None if w is None else w / self.a2v.frames(grid)  # sums to 1
             feats += [pooled, chosen]
         if self.v2a is not None:
             pooled, chosen, maps["video_select"], maps["audio_weight"] = self.v2a(video, audio)

@@ -41,13 +41,10 @@ def autocast(device: torch.device, enabled: bool):
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Inverted dropout, as ``nn.functional.dropout`` computes it, with cheaper random numbers on a
-    CPU: one 64-bit draw gives four 16-bit uniform integers u, kept where u ≥ t (probability
-    1 − p to within 1/65536), and the mask is built with float arithmetic, which a CPU
-    vectorises, where ``bernoulli_`` draws once per element and boolean masks are slow (dropout
-    took 16 % of a training step; bench/train_throughput.py). Seeded by ``torch.manual_seed``
-    like the built-in; other devices use the built-in (fused there). Evaluation returns ``x``.
-    """
+    """Inverted dropout, as ``nn.functional.dropout``, with cheaper random numbers on a CPU: one
+    64-bit draw gives four 16-bit uniform integers u, kept where u ≥ t (probability 1 − p to
+    within 1/65536), the mask built with float arithmetic (``bernoulli_`` draws per element and
+    boolean masks are slow). Seeded by ``torch.manual_seed``; other devices use the built-in."""
     if not training or p == 0.0 or x.device.type != "cpu":
         return nn.functional.dropout(x, p, training)
     n, scale = x.numel(), 1.0 / (1.0 - p)

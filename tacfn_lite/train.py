@@ -54,7 +54,7 @@ def run_epoch(model: nn.Module, loader, device: torch.device, *, optimizer=None,
     training and evaluation. Returns mean loss, accuracy, labels, predictions, probabilities."""
     train = optimizer is not None
     model.train(train)
-    total, n, labels, preds, probs = 0.0, 0, [], [], []
+    total, n, labels, probs = 0.0, 0, [], []
     with torch.set_grad_enabled(train):
         for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
             batch = batch.to(device)
@@ -73,12 +73,10 @@ def run_epoch(model: nn.Module, loader, device: torch.device, *, optimizer=None,
             total += float(loss.detach()) * len(batch)
             n += len(batch)
             labels.append(batch.label.cpu())
-            p = out.logits.detach().float().softmax(-1).cpu()
-            probs.append(p)
-            preds.append(p.argmax(-1))
-    y, yhat = torch.cat(labels).numpy(), torch.cat(preds).numpy()
-    return {"loss": total / max(n, 1), "accuracy": float((y == yhat).mean()) if n else 0.0,
-            "labels": y, "preds": yhat, "probs": torch.cat(probs).numpy()}
+            probs.append(out.logits.detach().float().softmax(-1).cpu())
+    y, p = torch.cat(labels).numpy(), torch.cat(probs).numpy()
+    return {"loss": total / max(n, 1), "accuracy": float((y == p.argmax(-1)).mean()) if n else 0.0,
+            "labels": y, "preds": p.argmax(-1), "probs": p}
 
 
 def evaluate(model: nn.Module, loader, device: torch.device | str = "cpu", amp: bool = False,
@@ -107,13 +105,6 @@ def _init_distributed(device: str) -> bool:
 
 def _rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def _check_resumable(ckpt: dict, cfg: RunConfig, path: Path) -> None:
-    saved = RunConfig.from_dict(ckpt["config"])
-    for section in ("data", "model"):
-        if getattr(saved, section) != getattr(cfg, section):
-            raise ValueError(f"{path}: cannot resume, its {section} config differs from this run's")
 
 
 def train_model(cfg: RunConfig, *, arrays=None, resume: bool = False, progress: bool = True,
@@ -147,10 +138,8 @@ class _Run:
 
 
 def make_optimizer(model: nn.Module, tc) -> torch.optim.Optimizer:
-    """AdamW over ``model``'s parameters (``tc``: a :class:`TrainConfig`), fused where this torch
-    has a fused AdamW for their device: one kernel for every parameter instead of a loop of
-    small ones, the same update (2.8 → 0.7 ms of a tiny CPU step; bench/train_throughput.py).
-    Call it after moving the model to its device."""
+    """AdamW over ``model``'s parameters (``tc``: a :class:`TrainConfig`), fused (one kernel for
+    all parameters, the same update) where this torch has it. Call after moving the model."""
     kwargs = {"lr": tc.lr, "weight_decay": tc.weight_decay}
     try:
         return torch.optim.AdamW(model.parameters(), fused=True, **kwargs)
@@ -185,7 +174,10 @@ def _resume(run: _Run, train_loader, cfg: RunConfig) -> None:
     if not last.exists():
         return
     ckpt = load_checkpoint(last, map_location=run.device)
-    _check_resumable(ckpt, cfg, last)
+    saved = RunConfig.from_dict(ckpt["config"])
+    for section in ("data", "model"):
+        if getattr(saved, section) != getattr(cfg, section):
+            raise ValueError(f"{last}: cannot resume, its {section} config differs from this run's")
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
     if ckpt.get("scaler"):
@@ -252,8 +244,8 @@ def _finish(run: _Run, loaders: dict, cfg: RunConfig, manifest: dict | None) -> 
 def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False,
         manifest: dict | None = None, on_epoch: EpochCallback | None = None) -> History:
     """Train ``model`` on ``loaders['train']``, pick the epoch on ``loaders['val']`` only, then
-    evaluate the picked weights on val and test. Build ``model`` after
-    ``seed_everything(cfg.train.seed)`` (or use :func:`train_model`) for reproducible runs.
+    evaluate the picked weights on val and test. Build ``model`` after seeding (as
+    :func:`train_model` does) for reproducible runs.
 
     Writes to ``cfg.train.out_dir``: ``last.pt`` (every epoch, for resume), ``best.pt`` (picked
     on validation), ``history.json``, ``model_card.json/.md`` and, given a ``manifest`` (which
