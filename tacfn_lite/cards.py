@@ -1,6 +1,5 @@
-"""Model cards: JSON + Markdown next to every checkpoint: what produced it (data and hash, split
-manifest and actors, seed, config, versions, device, time), val/test metrics and the data licence.
-Printed by ``tacfn-lite evaluate``; notebook 08 and the report link it."""
+"""Model cards (JSON + Markdown next to every checkpoint): what produced it, val/test metrics and
+the data licence. Printed by ``tacfn-lite evaluate``; notebook 08 and the report link it."""
 
 from __future__ import annotations
 
@@ -29,73 +28,56 @@ LICENCES = {
 
 def build_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict | None = None,
                device: torch.device | str = "cpu") -> dict:
-    """The card of one training run as a JSON-able dict.
-
-    Args:
-        cfg: the run's configuration (stored in full).
-        history: the ``train.History`` returned by ``fit`` (metrics, epochs, best epoch).
-        checkpoint: the picked checkpoint (its SHA-256 ties the card to the file).
-        manifest: the split manifest (hash, actors per split, data hash).
-        device: where it trained.
-    """
-    d, manifest = cfg.data, manifest or {}
+    """The card of one training run (``history``: the ``train.History`` of ``fit``) as a JSON-able
+    dict; the SHA-256 of ``checkpoint`` ties the card to the file."""
+    d, manifest, synthav = cfg.data, manifest or {}, cfg.data.name == "synthav"
     splits = manifest.get("splits", {})
     return {
-        "card_version": CARD_VERSION,
-        "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "card_version": CARD_VERSION, "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint)},
-        "model": cfg.model.model,
-        "data": {"name": d.name, "variant": d.variant if d.name == "synthav" else None,
-                 "size": d.size if d.name == "synthav" else None, "root": d.root,
-                 "fold": d.fold, "hash": manifest.get("data"),
+        "model": cfg.model.model, "seed": cfg.train.seed,
+        "data": {"name": d.name, "variant": d.variant if synthav else None,
+                 "size": d.size if synthav else None, "root": d.root, "fold": d.fold,
+                 "hash": manifest.get("data"),
                  "licence": LICENCES.get(d.name, "unknown: check the corpus terms")},
         "splits": {"manifest_hash": manifest.get("hash"),
                    "actors": {k: v.get("actors", []) for k, v in splits.items()},
                    "clips": {k: len(v.get("clips", [])) for k, v in splits.items()}},
-        "seed": cfg.train.seed,
         "selection": {"rule": "best validation accuracy", "best_epoch": history.best_epoch,
                       "epochs_run": len(history.epochs), "epochs_planned": cfg.train.epochs},
         "metrics": {"val": history.val, "test": history.test},
         "training": {"device": device_name(device),
                      "seconds": round(sum(r["seconds"] for r in history.epochs), 2),
                      "seconds_per_epoch": round(history.seconds_per_epoch, 3)},
-        "versions": package_versions(),
-        "config": cfg.to_dict(),
-    }
+        "versions": package_versions(), "config": cfg.to_dict()}
 
 
-def _pct(x) -> str:
-    return "–" if x is None else f"{100 * x:.1f}"
+def pct(x) -> str:
+    """A fraction as a percentage with one decimal; "–" for ``None``."""
+    return "–" if x is None else f"{100 * float(x):.1f}"
 
 
 def card_markdown(card: dict) -> str:
     """Human-readable Markdown of a card (the JSON holds everything, per class included)."""
     d, s, t, sel = card["data"], card["splits"], card["training"], card["selection"]
     what = d["name"] + (f" / {d['variant']} / {d['size']}" if d.get("variant") else "")
-    lines = [
-        f"# Model card: {card['model']} on {what}",
-        "",
-        (f"- Checkpoint: `{card['checkpoint']['path']}` "
-         f"(sha256 `{card['checkpoint']['sha256'][:16]}…`)"),
-        f"- Data: {what}, fold {d['fold']}, data hash `{d['hash']}`",
-        f"- Licence: {d['licence']}",
-        f"- Split manifest hash `{s['manifest_hash']}`; actors per split: "
-        + "; ".join(f"{k} {v}" for k, v in s["actors"].items()),
-        (f"- Seed {card['seed']}; epoch {sel['best_epoch'] + 1} picked on validation "
-         f"({sel['epochs_run']} of {sel['epochs_planned']} epochs run)"),
-        (f"- Trained on {t['device']} in {t['seconds']:.1f} s "
-         f"({t['seconds_per_epoch']:.2f} s/epoch)"),
-        "- Versions: " + ", ".join(f"{k} {v}" for k, v in card["versions"].items() if v),
-        "",
-        "| split | n | accuracy | UAR | macro F1 | majority class | chance |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for split in ("val", "test"):
-        m = card["metrics"].get(split)
-        if m:
-            lines.append(f"| {split} | {m['n']} | {_pct(m['accuracy'])} | {_pct(m['uar'])} | "
-                         f"{_pct(m['macro_f1'])} | {_pct(m['majority_baseline'])} | "
-                         f"{_pct(m['chance_baseline'])} |")
+    ck = card["checkpoint"]
+    lines = [f"# Model card: {card['model']} on {what}", "",
+             f"- Checkpoint: `{ck['path']}` (sha256 `{ck['sha256'][:16]}…`)",
+             f"- Data: {what}, fold {d['fold']}, data hash `{d['hash']}`",
+             f"- Licence: {d['licence']}",
+             f"- Split manifest hash `{s['manifest_hash']}`; actors per split: "
+             + "; ".join(f"{k} {v}" for k, v in s["actors"].items()),
+             f"- Seed {card['seed']}; epoch {sel['best_epoch'] + 1} picked on validation "
+             f"({sel['epochs_run']} of {sel['epochs_planned']} epochs run)",
+             f"- Trained on {t['device']} in {t['seconds']:.1f} s "
+             f"({t['seconds_per_epoch']:.2f} s/epoch)",
+             "- Versions: " + ", ".join(f"{k} {v}" for k, v in card["versions"].items() if v), "",
+             "| split | n | accuracy | UAR | macro F1 | majority class | chance |",
+             "|---" * 7 + "|"]
+    cols = ("accuracy", "uar", "macro_f1", "majority_baseline", "chance_baseline")
+    lines += [f"| {split} | {m['n']} | " + " | ".join(pct(m[c]) for c in cols) + " |"
+              for split, m in card["metrics"].items() if split in ("val", "test") and m]
     lines += ["", ("Accuracy, UAR (mean per-class recall) and macro F1 in %; full config, "
                    "per-class metrics and confusion matrices are in the JSON card.")]
     return "\n".join(lines) + "\n"
@@ -104,14 +86,13 @@ def card_markdown(card: dict) -> str:
 def write_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict | None = None,
                device: torch.device | str = "cpu") -> Path:
     """Write ``model_card.json`` and ``model_card.md`` next to ``checkpoint``; the JSON path."""
-    card = build_card(cfg, history, checkpoint, manifest, device)
-    folder = Path(checkpoint).parent
+    card, folder = build_card(cfg, history, checkpoint, manifest, device), Path(checkpoint).parent
     atomic_write_text(folder / CARD_MD, card_markdown(card))
     return write_json(folder / CARD_JSON, card)
 
 
 def load_card(checkpoint: str | Path) -> dict | None:
-    """The card next to ``checkpoint`` (``None`` when there is none); warns nothing."""
+    """The card next to ``checkpoint`` (``None`` when there is none)."""
     path = Path(checkpoint).parent / CARD_JSON
     return read_json(path, "model card") if path.is_file() else None
 
@@ -122,8 +103,7 @@ def card_matches(card: dict, checkpoint: str | Path) -> bool:
 
 
 def card_report(checkpoint: str | Path) -> str:
-    """The card's Markdown for printing (``tacfn-lite evaluate``), flagged when it does not
-    belong to this exact checkpoint file, or a one-line note when there is no card."""
+    """The card's Markdown, flagged when written for another file; a note when there is none."""
     card = load_card(checkpoint)
     if card is None:
         return f"(no {CARD_JSON} next to {checkpoint})\n"

@@ -17,10 +17,7 @@ SHORTCUTS = {  # flag → config key
     "root": "data.root", "fold": "data.fold", "epochs": "train.epochs", "seed": "train.seed",
     "device": "train.device", "out": "train.out_dir", "direction": "model.direction",
     "batch_size": "train.batch_size", "lr": "train.lr", "amp": "train.amp",
-    "audio_dropout": "model.audio_dropout", "video_dropout": "model.video_dropout",
-}
-
-
+    "audio_dropout": "model.audio_dropout", "video_dropout": "model.video_dropout"}
 OPTIONS = {  # shared flags; each command adds only those that apply to it
     "preset": {"default": "tiny", "help": "tiny (CPU) or paper (GPU)"},
     "model": {"choices": MODELS, "help": "which model to train"},
@@ -45,8 +42,7 @@ OPTIONS = {  # shared flags; each command adds only those that apply to it
     "set": {"action": "append", "default": [], "metavar": "KEY=VALUE",
             "help": "any config field, e.g. --set d_model=64 --set model.select=false"},
     "force": {"action": "store_true",
-              "help": "write even when the estimated cache size exceeds the free disk space"},
-}
+              "help": "write even when the estimated cache size exceeds the free disk space"}}
 DATA = ("preset", "data", "variant", "size", "root", "fold")
 DATA_HELP = {"preset": "frame and audio settings of the tiny (CPU) or paper (GPU) preset",
              "set": "any data config field, e.g. --set n_frames=30 --set data_seed=1"}
@@ -65,8 +61,7 @@ def _command(sub, func, help: str, *shared: str, **helps: str) -> argparse.Argum
 
 
 def config_from_args(args: argparse.Namespace, data_only: bool = False):
-    """The run config of the command line; ``data_only``: ``--set`` may name data fields only
-    (commands that never build a model, where any other field would be silently ignored)."""
+    """The run config of the command line; ``data_only``: ``--set`` may name data fields only."""
     overrides = {key: getattr(args, flag) for flag, key in SHORTCUTS.items()
                  if getattr(args, flag, None) is not None}
     for item in args.set:
@@ -136,16 +131,15 @@ def cmd_export(args) -> dict:
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare, format_table, save_result
+    from .compare import compare, format_table
+    from .io import write_json
 
-    cfg = config_from_args(args)
     models = tuple(args.models.split(",")) if args.models else MODELS
-    seeds = tuple(range(args.seeds))
     out_dir = args.out or "runs/compare"
-    result = compare(cfg, models=models, seeds=seeds, out_dir=out_dir)
+    result = compare(config_from_args(args), models, tuple(range(args.seeds)), out_dir)
     print(format_table(result))
-    out = Path(args.json or Path(out_dir) / f"compare_{result['variant']}.json")
-    save_result(result, out, command="tacfn-lite " + " ".join(sys.argv[1:]))
+    out = write_json(args.json or Path(out_dir) / f"compare_{result['variant']}.json",
+                     {**result, "command": "tacfn-lite " + " ".join(sys.argv[1:])})
     print(f"saved {out}")
     return 0
 
@@ -161,8 +155,7 @@ def cmd_report(args) -> int:
 
     here = lambda p: p and str(Path(p).absolute())  # relative to the current folder
     params = dict(parse_param(p) for p in args.param)
-    params.update({k: here(v) for k, v in params.items()
-                   if k in PATH_PARAMETERS and isinstance(v, str)})
+    params |= {k: here(v) for k, v in params.items() if k in PATH_PARAMETERS and isinstance(v, str)}
     opts = ReportOptions(quick=args.quick, params=params, out_root=here(args.out or "reports"),
                          notebooks_dir=here(args.notebooks) or "notebooks", run_id=args.run_id,
                          cache_dir=here(ReportOptions.cache_dir),
@@ -183,7 +176,7 @@ def cmd_predict(args) -> int:
     from .runtime import resolve_device
     from .viz import explain_prediction
 
-    args.device = str(resolve_device(args.device))
+    args.device = str(resolve_device(args.device or "auto"))
     pred = predict(args.clip, args.checkpoint, audio=args.audio, landmarks=args.landmarks,
                    device=args.device, allow_centre_crop=args.centre_crop)
     print(json.dumps(pred.to_dict(), indent=1) if args.json else pred.format())
@@ -229,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "or identical content")
     p.add_argument("manifest", help="split manifest JSON (e.g. OUT/split_manifest.json)")
     p = _command(sub, cmd_predict, "class probabilities for your own clip (the checkpoint's own "
-                 "preprocessing)")
+                 "preprocessing)", "device")
     p.add_argument("clip", help="video file with a face (and an audio track unless --audio)")
     p.add_argument("--checkpoint", required=True, help="best.pt written by train")
     p.add_argument("--audio", help="separate audio file (e.g. the RAVDESS 03- wav)")
@@ -237,13 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--centre-crop", action="store_true",
                    help="accept a centre crop when no face is found")
     p.add_argument("--explain", metavar="DIR", help="write attention-map and Captum figures here")
-    p.add_argument("--device", default="auto", help=OPTIONS["device"]["help"])
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _report_parser(sub)
-    return parser
-
-
-def _report_parser(sub) -> None:
     p = _command(sub, cmd_report, "run every notebook (papermill) into reports/<run-id>/")
     p.add_argument("--quick", action="store_true", help="quick data and epochs (CI, teaching)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -256,14 +243,14 @@ def _report_parser(sub) -> None:
                    help="after a successful run, copy its figures into the repository's figures/")
     p.add_argument("--checkpoint-dir", help="reuse checkpoints here (default: fresh, in the run)")
     p.add_argument("--only", help="comma-separated notebook numbers, e.g. 00,04")
+    return parser
 
 
 FIXES = {  # errno → what to do; {where}: the command's own folder options
     errno.ENOSPC: "free some space or choose another folder, then rerun",
     errno.EROFS: "the folder is read-only: choose a writable one ({where})",
     errno.EACCES: "choose a folder you may write to ({where})",
-    errno.ENOENT: "it is missing (moved or deleted while running?): check the path and rerun",
-}
+    errno.ENOENT: "it is missing (moved or deleted while running?): check the path and rerun"}
 WHERE = {  # each command's own options for where it writes; others: pick another path
     "generate": "--set cache_dir=DIR", "train": "--out, --set cache_dir=DIR",
     "prepare": "--out, --set cache_dir=DIR", "export": "--out", "compare": "--out, --json",

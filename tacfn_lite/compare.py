@@ -1,6 +1,5 @@
 """Train every model on the same splits and seeds and tabulate the comparison (notebook 04), with
-cost columns: parameters, fusion-only FLOPs (``torch.utils.flop_counter`` on the fusion module,
-encoder outputs as input) and seconds per epoch."""
+parameters, fusion-only FLOPs and seconds per epoch."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 from .checkpoints import load_model
 from .config import MODELS, RunConfig
 from .data import load_arrays
-from .io import read_json, write_json
+from .io import read_json
 from .model import build_model, count_parameters
 from .provenance import machine_info
 from .train import train_model
@@ -58,21 +57,25 @@ def _finished_run(cfg: RunConfig) -> dict | None:
     """The History of a run already completed in ``cfg.train.out_dir`` with this exact config, so
     an interrupted ``compare`` resumes where it stopped instead of retraining finished runs."""
     out = Path(cfg.train.out_dir)
-    if not (out / "history.json").is_file() or not (out / "best.pt").is_file():
-        return None
-    if load_model(out / "best.pt")[1] != cfg:
+    done = (out / "history.json").is_file() and (out / "best.pt").is_file()
+    if not done or load_model(out / "best.pt")[1] != cfg:
         return None
     hist = read_json(out / "history.json")
     return hist if len(hist["epochs"]) == cfg.train.epochs or cfg.train.patience else None
 
 
+def summary_row(history: dict) -> dict:
+    """Test metrics, the picked epoch and its val accuracy from a ``history.json`` dict."""
+    t = history["test"]
+    return {"test_accuracy": t["accuracy"], "test_macro_f1": t["macro_f1"],
+            "test_uar": t["uar"], "best_epoch": history["best_epoch"],
+            "val_accuracy": history["best_val_accuracy"]}
+
+
 def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int, ...] = (0, 1, 2),
             out_dir: str | Path = "runs/compare", progress: bool = True) -> dict:
     """Train each model for each seed on one data set (same split); mean ± std of test metrics.
-
-    Runs already finished under ``out_dir`` with the same config are read back, not retrained,
-    and a run cut short resumes from its ``last.pt``.
-    """
+    Finished runs under ``out_dir`` are read back; a run cut short resumes from its ``last.pt``."""
     arrays = load_arrays(base.data, progress=progress)
     rows, baselines = {}, None
     for name in models:
@@ -80,16 +83,11 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
         for seed in seeds:
             cfg = replace(mcfg, train=replace(base.train, seed=seed,
                                               out_dir=str(Path(out_dir) / f"{name}_s{seed}")))
-            hist = _finished_run(cfg)
-            if hist is None:
-                _, trained = train_model(cfg, arrays=arrays, progress=progress, resume=True)
-                hist = trained.to_dict()
+            hist = _finished_run(cfg) or train_model(
+                cfg, arrays=arrays, progress=progress, resume=True)[1].to_dict()
             test = hist["test"]  # every run shares the test split: its majority class and chance
             baselines = {"majority": test["majority_baseline"], "chance": test["chance_baseline"]}
-            runs.append({"seed": seed, "test_accuracy": test["accuracy"],
-                         "test_macro_f1": test["macro_f1"], "test_uar": test["uar"],
-                         "val_accuracy": hist["best_val_accuracy"],
-                         "best_epoch": hist["best_epoch"],
+            runs.append({"seed": seed, **summary_row(hist),
                          "seconds_per_epoch": hist["seconds_per_epoch"]})
         acc = np.array([r["test_accuracy"] for r in runs])
         rows[name] = {
@@ -97,8 +95,7 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
             "test_macro_f1_mean": float(np.mean([r["test_macro_f1"] for r in runs])),
             "params": count_parameters(build_model(mcfg.model)), "fusion_flops": fusion_flops(mcfg),
             "seconds_per_epoch": float(np.median([r["seconds_per_epoch"] for r in runs])),
-            "runs": runs,
-        }
+            "runs": runs}
     return {
         "variant": base.data.variant if base.data.name == "synthav" else base.data.name,
         "data": base.data.__dict__, "train": {**base.train.__dict__, "seed": list(seeds)},
@@ -110,26 +107,18 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
 
 def format_table(result: dict) -> str:
     """Markdown table of a :func:`compare` result."""
-    lines = [("| model | test acc (mean ± std) | UAR | macro F1 | params | fusion FLOPs "
-              "| s/epoch |"), "|---|---|---|---|---|---|---|"]
+    lines = ["| model | test acc (mean ± std) | UAR | macro F1 | params | fusion FLOPs | s/epoch |",
+             "|---" * 7 + "|"]
     for name, r in result["models"].items():
         uar = np.mean([run["test_uar"] for run in r["runs"]])  # mean per-class recall
         lines.append(f"| {name} | {100 * r['test_accuracy_mean']:.1f} ± "
                      f"{100 * r['test_accuracy_std']:.1f} | {100 * uar:.1f} | "
                      f"{100 * r['test_macro_f1_mean']:.1f} | "
                      f"{r['params']:,} | {r['fusion_flops']:,} | {r['seconds_per_epoch']:.2f} |")
-    if result.get("baselines"):
-        b = result["baselines"]
+    if b := result.get("baselines"):
         lines.append(f"\nBaselines on the test split: majority class {100 * b['majority']:.1f}, "
                      f"chance {100 * b['chance']:.1f}.")
-    if result.get("ceilings"):
-        c = result["ceilings"]
-        lines.append(f"\nDesigned ceilings: audio {100 * c['audio']:.1f}, video "
-                     f"{100 * c['video']:.1f}, late {100 * c['late']:.1f}, fusion "
-                     f"{100 * c['fusion']:.1f}.")
+    if c := result.get("ceilings"):  # audio, video, late, fusion
+        lines.append("\nDesigned ceilings: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in c.items())
+                     + ".")
     return "\n".join(lines)
-
-
-def save_result(result: dict, path: str | Path, command: str) -> Path:
-    """Write a :func:`compare` result as JSON with the command that produced it."""
-    return write_json(path, {**result, "command": command})

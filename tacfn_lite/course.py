@@ -1,6 +1,5 @@
 """The course's runs: one :class:`Course` per notebook run (its papermill parameters) gives every
-config, the checkpoint path notebook 04 writes and 05-07 reuse, and the summary tables
-(figures: ``viz.py``)."""
+config, the checkpoint notebook 04 writes and 05-07 reuse, and the summary tables."""
 
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .compare import summary_row  # noqa: F401  (notebook 04 calls course.summary_row)
 from .config import RunConfig, get_config
 from .io import read_json
 
@@ -21,32 +21,26 @@ COURSE_MODELS = ("tacfn", "concat", "late", "mult", "audio", "video")
 ABLATIONS = {"no selection": {"select": False}, "learned time": {"time_encoding": "learned"},
              "no reinforcement": {"reinforce": False}, "no residual": {"residual": False}}
 QUICK_ABLATIONS = dict(list(ABLATIONS.items())[:1])
-# Notebook 03 and bench/deviations.py (issue 14): the authors' TACFN, the kit's default and each
-# switch flipped alone from the authors' setting; quick runs train the first three only.
+# Notebook 03 and bench/deviations.py: the authors' TACFN, the kit's, and each switch flipped
+# alone from the authors'; quick runs train the first three only.
 DEVIATIONS = {"official": {"tacfn": "official"}, "kit": {"tacfn": "kit"},
-              "weight_norm=clip": {"tacfn": "official", "weight_norm": "clip"},
-              "selection=query": {"tacfn": "official", "selection": "query"},
-              "weight_scale=count": {"tacfn": "official", "weight_scale": "count"},
-              "classifier_source=selected": {"tacfn": "official", "classifier_source": "selected"}}
+              **{f"{k}={v}": {"tacfn": "official", k: v} for k, v in (
+                  ("weight_norm", "clip"), ("selection", "query"), ("weight_scale", "count"),
+                  ("classifier_source", "selected"))}}
 QUICK_DEVIATIONS = dict(list(DEVIATIONS.items())[:3])
 
 # The claim (notebooks 04 and 05): on `synchrony` only the face event that co-occurs with the
 # vocal cue carries the label, so token-level selection and reinforcement can bind it and
-# time-pooled fusion cannot. Trained from scratch on the full set even in quick mode (on the
-# quick set's 576 clips TACFN did not learn the binding in 60 epochs), every model with the same
-# epochs, split and seed.
+# time-pooled fusion cannot. Full set even in quick mode: the quick set is too small for it.
 CLAIM_VARIANT, CLAIM_MODELS = "synchrony", ("tacfn", "concat", "late")
 CLAIM_EPOCHS = {True: 24, False: FULL_EPOCHS}  # quick, full: TACFN leaves 50 % after ~15-20
 
 
 @dataclass(frozen=True)
 class Course:
-    """The parameters of one course run (the notebooks' parameters cell).
-
-    ``quick`` picks the quick data set and :data:`QUICK_EPOCHS`, else the full set and
-    :data:`FULL_EPOCHS`; ``epochs > 0`` trains every model that many epochs instead (a smoke
-    run of the whole course, e.g. ``tacfn-lite report --quick --param epochs=1``).
-    """
+    """One course run (the notebooks' parameters cell). ``quick``: the quick set and
+    :data:`QUICK_EPOCHS`, else the full set and :data:`FULL_EPOCHS`; ``epochs > 0``: that many
+    epochs for every model (a smoke run of the course)."""
 
     variant: str = "complementary"
     quick: bool = True
@@ -66,28 +60,25 @@ class Course:
         return replace(cfg, train=replace(cfg.train, epochs=self.epochs)) if self.epochs else cfg
 
     def claim_config(self, model: str = "tacfn") -> RunConfig:
-        """The config of the claim comparison (:data:`CLAIM_MODELS` on :data:`CLAIM_VARIANT`,
-        full set, :data:`CLAIM_EPOCHS`)."""
+        """The claim's config: :data:`CLAIM_VARIANT`, full set, :data:`CLAIM_EPOCHS`."""
         return self.config(model, variant=CLAIM_VARIANT, size="full",
                            epochs=CLAIM_EPOCHS[self.quick])
 
     def checkpoint(self, cfg: RunConfig) -> Path:
-        """``<checkpoint_dir>/<variant>-<size>/<model>[-<ablation>]-s<seed>-e<epochs>/best.pt``.
-
-        Every config field a notebook varies is in the name, so a notebook never loads weights
-        trained for another setting; :meth:`trained` also checks the loaded config.
-        """
-        tag = ablation_tag(cfg).replace("=", "").replace(",", "-").replace(">", "")
+        """``<checkpoint_dir>/<variant>-<size>/<model>[-<ablation>]-s<seed>-e<epochs>/best.pt``:
+        every field a notebook varies is in the name (:meth:`trained` also checks the config)."""
+        ref = get_config("tiny", model=cfg.model.model, variant=cfg.data.variant,
+                         size=cfg.data.size).model
+        tag = "-".join(f"{f.name}{getattr(cfg.model, f.name)}" for f in fields(cfg.model)
+                       if getattr(cfg.model, f.name) != getattr(ref, f.name))  # e.g. selectFalse
+        tag = tag.replace("=", "").replace(",", "-").replace(">", "")
         name = "-".join(x for x in (cfg.model.model, tag, f"s{cfg.train.seed}",
                                     f"e{cfg.train.epochs}") if x)
         return Path(self.checkpoint_dir) / f"{cfg.data.variant}-{cfg.data.size}" / name / "best.pt"
 
     def trained(self, cfg: RunConfig, arrays=None):
-        """Load the checkpoint for ``cfg``, training it first if missing.
-
-        Seeds before building, so a fresh run is deterministic on CPU. Returns (model in eval
-        mode, its history dict from ``history.json``).
-        """
+        """(model in eval mode, its ``history.json`` dict) for ``cfg``, trained first (seeded,
+        so deterministic on CPU) if missing."""
         from .checkpoints import load_or_train
         from .runtime import resolve_device, seed_everything
 
@@ -99,68 +90,43 @@ class Course:
         if not same_data or saved.model != cfg.model:
             raise ValueError(f"{path}: its data/model config differs from the requested one; "
                              "delete it or use another checkpoint_dir")
-        history_path = path.parent / "history.json"
-        if not history_path.is_file():
-            raise ValueError(f"{history_path}: missing; {path} was not written by train.fit")
-        return model, read_json(history_path, "training history")
+        history = path.parent / "history.json"
+        if not history.is_file():
+            raise ValueError(f"{history}: missing; {path} was not written by train.fit")
+        return model, read_json(history, "training history")
 
     def trained_all(self, cfgs: dict[str, RunConfig], arrays=None,
                     workers: int | None = None) -> dict[str, tuple]:
-        """:meth:`trained` for each named config: ``{name: (model, history)}``.
+        """:meth:`trained` for each named config: ``{name: (model, history)}``. On a CPU the
+        missing checkpoints train side by side in ``workers`` processes (default one each, at
+        most twice the cores) of one torch thread: these small models use a second thread poorly.
+        Each run seeds itself; a lone missing checkpoint trains here, at this process's threads."""
+        import torch
 
-        On a CPU the missing checkpoints train side by side, one process and one torch thread
-        each (``workers``: default one per missing checkpoint, at most twice the cores): these
-        small models use a second thread poorly, so two single-thread runs finish far sooner
-        than two runs one after the other at two threads. Each run seeds itself, so the result
-        does not depend on which other runs share the machine; a lone missing checkpoint trains
-        here, at this process's threads, whose last digits may differ from a one-thread run.
-        """
         from .runtime import resolve_device
 
         missing = [c for c in cfgs.values() if not self.checkpoint(c).exists()]
-        cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                 else os.cpu_count() or 1)
-        workers = workers or min(len(missing), 2 * cores)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        workers = workers or min(len(missing), 2 * (cores or 1))
         on_cpu = all(resolve_device(c.train.device).type == "cpu" for c in missing)
         if len(missing) > 1 and workers > 1 and on_cpu:
             ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe in a kernel
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=torch.set_num_threads,
+                                     initargs=(1,)) as pool:
                 list(pool.map(_train_in_worker, [self] * len(missing), missing))
         return {name: self.trained(cfg, arrays) for name, cfg in cfgs.items()}
 
     def trained_settings(self, settings: dict[str, dict], arrays=None, model: str = "tacfn"):
-        """:meth:`trained_all` for ``model`` under each named setting of config overrides (e.g.
-        :data:`ABLATIONS`, :data:`DEVIATIONS`): ``({name: test accuracy}, {name: model})``.
-        One after another: these quick trainings last seconds, less than starting a worker."""
+        """:meth:`trained_all`, one after another (quicker than starting workers), for ``model``
+        under each named setting (e.g. :data:`ABLATIONS`): ``({name: test acc}, {name: model})``."""
         runs = self.trained_all({name: self.config(model, **overrides)
                                  for name, overrides in settings.items()}, arrays, workers=1)
         return ({name: h["test"]["accuracy"] for name, (_, h) in runs.items()},
                 {name: m for name, (m, _) in runs.items()})
 
 
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def _train_in_worker(course: Course, cfg: RunConfig) -> None:
     course.trained(cfg)  # writes the checkpoint the parent then loads
-
-
-def ablation_tag(cfg: RunConfig) -> str:
-    """Model fields that differ from the default config, e.g. ``select=False`` (or ``""``)."""
-    ref = get_config("tiny", model=cfg.model.model, variant=cfg.data.variant, size=cfg.data.size)
-    return ",".join(f"{f.name}={getattr(cfg.model, f.name)}" for f in fields(cfg.model)
-                    if getattr(cfg.model, f.name) != getattr(ref.model, f.name))
-
-
-def summary_row(history: dict) -> dict:
-    """Test accuracy, macro F1 and UAR and the picked epoch from a ``history.json`` dict."""
-    t = history["test"]
-    return {"test_accuracy": t["accuracy"], "test_macro_f1": t["macro_f1"],
-            "test_uar": t["uar"], "best_epoch": history["best_epoch"],
-            "val_accuracy": history["best_val_accuracy"]}
 
 
 def markdown_table(rows: dict[str, dict], ceilings: dict | None = None) -> str:
@@ -168,9 +134,8 @@ def markdown_table(rows: dict[str, dict], ceilings: dict | None = None) -> str:
     cols = ("test_accuracy", "test_macro_f1", "test_uar", "val_accuracy")
     lines = ["| model | " + " | ".join(c.replace("_", " ") for c in cols) + " | best epoch |",
              "|---" * (len(cols) + 2) + "|"]
-    for name, r in rows.items():
-        vals = " | ".join(f"{100 * r[c]:.1f}" for c in cols)
-        lines.append(f"| {name} | {vals} | {r['best_epoch'] + 1} |")  # shown from 1
+    lines += [f"| {name} | " + " | ".join(f"{100 * r[c]:.1f}" for c in cols)
+              + f" | {r['best_epoch'] + 1} |" for name, r in rows.items()]  # epochs from 1
     if ceilings:
         lines.append("\nDesigned ceilings (Bayes-optimal accuracy): "
                      + ", ".join(f"{k} {100 * v:.1f}" for k, v in ceilings.items()) + ".")

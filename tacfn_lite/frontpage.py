@@ -1,7 +1,4 @@
-"""The report's front page (``reports/<run>/index.html``): what the run showed first (comparison
-with ceilings and chance, explanation validity, robustness, key figures, the static explorer),
-then the environment and the notebook table. Plain HTML, no network. README "Report".
-"""
+"""The report's front page, ``reports/<run>/index.html`` (README "Report"); plain HTML, offline."""
 
 from __future__ import annotations
 
@@ -10,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from .cards import pct
 from .io import read_json
 
 e = html.escape
@@ -20,10 +18,6 @@ STYLE = ("body{font-family:sans-serif;max-width:64em;margin:2em auto;color:#222}
          ".thumbs a{display:inline-block;margin:4px;text-align:center;font-size:.8em}"
          ".thumbs img{height:140px;border:1px solid #ccc}.cap{color:#555;margin:.3em 0 0}")
 KEY_FIGURES = ("04_comparison", "04_learning_curves", "05_", "06_deletion", "07_robustness")
-
-
-def _pct(x) -> str:
-    return "–" if x is None else f"{100 * float(x):.1f}"
 
 
 def table(head: list[str], rows: list[list], caption: str = "", empty: str = "") -> str:
@@ -39,12 +33,12 @@ def table(head: list[str], rows: list[list], caption: str = "", empty: str = "")
 def comparison(metrics: dict, variant: str, prefix: str = "04.") -> str:
     """Test accuracy, UAR and macro F1 per model (notebook 04) next to ceilings and chance;
     ``prefix="04.claim."`` gives the claim's table (section 5, always `synchrony`)."""
-    rows = [[k.removeprefix(prefix), _pct(v["test_accuracy"]), _pct(v["test_uar"]),
-             _pct(v["test_macro_f1"]), v["best_epoch"] + 1 if "best_epoch" in v else ""]
+    rows = [[k.removeprefix(prefix), pct(v["test_accuracy"]), pct(v["test_uar"]),
+             pct(v["test_macro_f1"]), v["best_epoch"] + 1 if "best_epoch" in v else ""]
             for k, v in metrics.items() if k.startswith(prefix) and "." not in
             k.removeprefix(prefix) and isinstance(v, dict) and "test_accuracy" in v]
     ceil = (metrics.get("00.ceilings") or {}).get(variant, {})
-    note = ("Designed ceilings: " + ", ".join(f"{k} {_pct(c)}" for k, c in ceil.items())
+    note = ("Designed ceilings: " + ", ".join(f"{k} {pct(c)}" for k, c in ceil.items())
             + "; " if ceil else "") + "chance 12.5 (8 classes). Test actors never seen in training."
     return table(["model", "accuracy %", "UAR %", "macro F1 %", "epoch picked (from 1)"], rows,
                  f"SynthAV {variant}, test fold. {note}", "Not recorded (notebook 04 did not run).")
@@ -66,7 +60,7 @@ def validity(metrics: dict, variant: str) -> str:
     cols = {"audio_select_pointing": "audio map → cue %",
             "video_weight_pointing": "video map → cue %", "ig_audio_pointing": "IG audio → cue %",
             "ig_video_pointing": "IG video → cue %", "deletion_auc_ratio": "deletion AUC / random"}
-    rows = [[m] + [(f"{t[c]:.2f}" if c.endswith("ratio") else _pct(t[c]))
+    rows = [[m] + [(f"{t[c]:.2f}" if c.endswith("ratio") else pct(t[c]))
                    if isinstance(t.get(c), (int, float)) and t[c] == t[c] else "–" for c in cols]
             for m, t in tables.items()]
     return table(["model", *cols.values()], rows, f"SynthAV {variant}, notebook 04's models, "
@@ -81,10 +75,9 @@ def robustness(metrics: dict, variant: str) -> str:
     models = list(dict.fromkeys(m for m, _ in pairs))
     conds = [c for c in ("clean", "audio zeros", "audio mean", "video zeros", "video mean")
              if any(c == k for _, k in pairs)]
-    rows = [[c] + [_pct(acc.get(f"{m} | {c}")) for m in models] for c in conds]
+    rows = [[c] + [pct(acc.get(f"{m} | {c}")) for m in models] for c in conds]
     return table(["condition"] + models, rows, f"SynthAV {variant}: test accuracy % with one "
-                 "modality removed.",
-                 "No robustness summary recorded (notebook 07).")
+                 "modality removed.", "No robustness summary recorded (notebook 07).")
 
 
 def thumbnails(figures: list[str], fig_dir: str) -> str:
@@ -120,10 +113,9 @@ def explorer(run_dir: Path) -> str:
 
 
 def failures(notebooks: list[dict]) -> str:
-    bad = [n for n in notebooks if n["status"] != "ok"]
     return "".join(f"<div class='fail'><b>{e(n['notebook'])} failed</b> at cell {e(n['cell'])}: "
                    f"{e(n['error'])}<br><code>{e(n.get('cell_source', ''))}</code></div>"
-                   for n in bad)
+                   for n in notebooks if n["status"] != "ok")
 
 
 def environment(run: dict) -> str:

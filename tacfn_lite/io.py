@@ -1,5 +1,4 @@
-"""Atomic file writes (temp file in the same folder + rename), JSON files and safe checkpoint
-loading."""
+"""Atomic file writes (temp file + rename), JSON files and safe checkpoint loading."""
 
 from __future__ import annotations
 
@@ -15,12 +14,8 @@ import torch
 
 
 def atomic_write(path: str | Path, write) -> Path:
-    """Call ``write(binary_file)`` on a temp file next to ``path``, then rename it into place.
-
-    On any failure the temp file is removed; an OS error (full disk, read-only or vanished
-    folder, no permission), also when torch's zip writer reports it as a ``RuntimeError``, is
-    raised again as an ``OSError`` naming ``path`` (the CLI prints it as one line).
-    """
+    """Call ``write(binary_file)`` on a temp file next to ``path``, then rename it into place. On
+    failure the temp file goes; OS errors (torch's too) are raised as ``OSError`` on ``path``."""
     path, tmp = Path(path), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,8 +30,12 @@ def atomic_write(path: str | Path, write) -> Path:
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        err = exc.__context__ if _torch_writer_error(exc) else exc
+            tmp.unlink(missing_ok=True)
+        # torch's zip writer turns a failed write (e.g. ENOSPC) into a RuntimeError naming
+        # inline_container.cc or PytorchStreamWriter; the OSError is its context
+        torch_writer = isinstance(exc, RuntimeError) and any(
+            s in str(exc) for s in ("inline_container", "PytorchStreamWriter"))
+        err = exc.__context__ if torch_writer else exc
         if not isinstance(err, OSError):
             if err is not exc:  # torch's writer failed without saying why
                 raise OSError(errno.EIO, f"torch could not write the file ({exc})",
@@ -46,16 +45,9 @@ def atomic_write(path: str | Path, write) -> Path:
     return path
 
 
-def _torch_writer_error(exc: BaseException) -> bool:
-    """torch's zip writer turns a failed write (e.g. ENOSPC) into ``RuntimeError: [enforce fail at
-    inline_container.cc:...] unexpected pos`` / ``PytorchStreamWriter failed writing file``."""
-    return isinstance(exc, RuntimeError) and any(
-        s in str(exc) for s in ("inline_container", "PytorchStreamWriter"))
-
-
 def check_space(path: str | Path, need: int, force: bool = False) -> None:
-    """Stop before writing about ``need`` bytes under ``path`` when its disk has less free
-    space: ``OSError(ENOSPC)`` with the estimate and the free space (``force``: try anyway)."""
+    """Stop before writing ``need`` bytes under ``path`` when its disk has less free space:
+    ``OSError(ENOSPC)`` with the estimate and the free space (``force``: try anyway)."""
     probe = Path(path).absolute()
     while not probe.exists():
         probe = probe.parent
@@ -70,7 +62,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def to_jsonable(value: Any) -> Any:
-    """``value`` with NumPy arrays and scalars and torch tensors turned into lists and numbers."""
+    """``value`` with NumPy and torch arrays and scalars turned into lists and numbers."""
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

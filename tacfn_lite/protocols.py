@@ -1,6 +1,5 @@
 """Protocol pitfalls, measured (notebook 09): epoch picked on test (as the public CFN-SR/MSAF
-RAVDESS code did), a random clip split, one seed instead of mean ± std. Each run records val *and*
-test per epoch, so one run yields both the honest and the inflated number."""
+RAVDESS code did), a random clip split, one seed instead of mean ± std."""
 
 from __future__ import annotations
 
@@ -21,9 +20,7 @@ from .train import fit, run_epoch
 
 log = logging.getLogger(__name__)
 
-
-# Quick: a cheap model and few epochs so notebook 09 runs in about a minute on a CPU (the numbers
-# are those of an under-trained model); full: TACFN, the full set, more epochs and seeds.
+# Quick: notebook 09 in about a minute on a CPU (numbers of an under-trained model); full: TACFN.
 QUICK = {"model": "concat", "epochs": 5, "n_seeds": 3}
 FULL = {"model": "tacfn", "epochs": 20, "n_seeds": 5}
 
@@ -50,13 +47,8 @@ def random_clip_split(actor_split: dict[str, np.ndarray], seed: int) -> dict[str
 
 
 def train_track(cfg: RunConfig, arrays: ClipArrays, split: dict[str, np.ndarray]) -> dict:
-    """Train ``cfg.model`` for ``cfg.train.epochs`` on ``split`` with :func:`train.fit`; validation
-    and test accuracy after every epoch (the test numbers are recorded for the lesson, never
-    used to train). ``split`` may leak on purpose, so it is not leak-checked here.
-
-    Returns:
-        ``{"val_accuracy": [...], "test_accuracy": [...], "seconds": float}``, one entry per epoch.
-    """
+    """Train ``cfg`` on ``split`` (not leak-checked: it may leak on purpose); val and test accuracy
+    per epoch (test is recorded, never used to train) and the seconds taken."""
     arrays = replace(arrays, meta={**(arrays.meta or {}), "fixed_split": split})
     loaders, _ = make_loaders(cfg, arrays, progress=False)
     device = resolve_device(cfg.train.device)
@@ -68,22 +60,16 @@ def train_track(cfg: RunConfig, arrays: ClipArrays, split: dict[str, np.ndarray]
         run_cfg = replace(cfg, train=replace(cfg.train, out_dir=tmp, patience=0))
         seed_everything(cfg.train.seed)
         history = fit(build_model(cfg.model), loaders, run_cfg, on_epoch=test_accuracy)
-    rows = history.epochs
-    return {"val_accuracy": [r["val_accuracy"] for r in rows],
-            "test_accuracy": [r["test_accuracy"] for r in rows],
-            "seconds": sum(r["seconds"] for r in rows)}
+    return {**{k: [r[k] for r in history.epochs] for k in ("val_accuracy", "test_accuracy")},
+            "seconds": sum(r["seconds"] for r in history.epochs)}
 
 
 def pick_epochs(track: dict) -> dict:
-    """The test accuracy reported under each selection rule (first epoch on ties).
-
-    - ``on_val``: the epoch with the best validation accuracy (honest).
-    - ``on_test``: the epoch with the best test accuracy (test set used for model selection).
-    """
-    val, test = np.asarray(track["val_accuracy"]), np.asarray(track["test_accuracy"])
-    e_val, e_test = int(val.argmax()), int(test.argmax())
-    return {"on_val": {"epoch": e_val, "test_accuracy": float(test[e_val])},
-            "on_test": {"epoch": e_test, "test_accuracy": float(test[e_test])}}
+    """The test accuracy at the epoch picked ``on_val`` (honest) and ``on_test`` (test set used
+    for model selection); the first epoch on ties."""
+    test = np.asarray(track["test_accuracy"])
+    picks = {"on_val": int(np.argmax(track["val_accuracy"])), "on_test": int(test.argmax())}
+    return {rule: {"epoch": e, "test_accuracy": float(test[e])} for rule, e in picks.items()}
 
 
 def _mean_std(values) -> dict:
@@ -93,15 +79,9 @@ def _mean_std(values) -> dict:
 
 
 def run_protocols(cfg: RunConfig, arrays: ClipArrays, seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
-    """Train once per seed on the actor-independent split and once on a random clip split of the
-    same sizes; summarise the three pitfalls.
-
-    Returns:
-        ``runs`` (one row per seed and split with both epoch picks and the per-epoch curves) and
-        ``summary`` with, per pitfall, the honest and the pitfall number (test accuracy, 0-1):
-        ``epoch_pick`` (on val vs on test, actor split), ``split`` (actor vs random, picked on
-        val), ``seeds`` (mean ± std vs the best single seed) and ``leaks`` of each split.
-    """
+    """Train once per seed on the actor split and once on a random clip split of the same sizes:
+    ``runs`` (per seed and split: both epoch picks and the curves) and ``summary`` (per pitfall
+    the honest and the pitfall test accuracy, and the ``leaks`` of each split)."""
     actor_split = split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed)
     runs = []
     for seed in seeds:
@@ -112,24 +92,19 @@ def run_protocols(cfg: RunConfig, arrays: ClipArrays, seeds: tuple[int, ...] = (
             runs.append({"seed": seed, "split": name, **track, **pick_epochs(track)})
             log.info("seed %d %s split: %s", seed, name, runs[-1]["on_val"])
 
-    def numbers(split: str, rule: str) -> list[float]:
-        return [r[rule]["test_accuracy"] for r in runs if r["split"] == split]
-
-    honest = _mean_std(numbers("actor", "on_val"))
-    on_test, random = _mean_std(numbers("actor", "on_test")), _mean_std(numbers("random", "on_val"))
+    honest, on_test, random = (
+        _mean_std([r[rule]["test_accuracy"] for r in runs if r["split"] == split])
+        for split, rule in (("actor", "on_val"), ("actor", "on_test"), ("random", "on_val")))
     summary = {  # inflation: the pitfall number minus the honest one
         "epoch_pick": {"on_val": honest, "on_test": on_test,
                        "inflation": on_test["mean"] - honest["mean"]},
         "split": {"actor": honest, "random": random, "inflation": random["mean"] - honest["mean"]},
         "seeds": {"mean": honest["mean"], "std": honest["std"], "best_single": honest["max"],
                   "worst_single": honest["min"], "n": len(seeds),
-                  "inflation": honest["max"] - honest["mean"]},
-    }
-    summary["leaks"] = {
-        name: sorted({o.kind for o in find_overlaps(
-            make_manifest(arrays.clip_ids, arrays.actors, split))})
-        for name, split in (("actor", actor_split), ("random", random_clip_split(actor_split, 0)))
-    }
+                  "inflation": honest["max"] - honest["mean"]}}
+    leak_splits = {"actor": actor_split, "random": random_clip_split(actor_split, 0)}
+    summary["leaks"] = {name: sorted({o.kind for o in find_overlaps(make_manifest(
+        arrays.clip_ids, arrays.actors, split))}) for name, split in leak_splits.items()}
     return {"model": cfg.model.model, "epochs": cfg.train.epochs, "seeds": list(seeds),
             "data_hash": (arrays.meta or {}).get("content_hash"), "runs": runs, "summary": summary}
 
@@ -138,11 +113,8 @@ def summary_rows(result: dict) -> list[dict]:
     """One row per pitfall (honest vs pitfall number in %, and the difference), for tables."""
     s = result["summary"]
     pct = lambda d: f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"
-    rows = (("epoch picked on test", "epoch_pick", s["epoch_pick"]["on_val"],
-             pct(s["epoch_pick"]["on_test"])),
-            ("random clip split", "split", s["split"]["actor"], pct(s["split"]["random"])),
-            ("best single seed", "seeds", s["split"]["actor"],
-             f"{100 * s['seeds']['best_single']:.1f}"))
-    return [{"pitfall": name, "honest": pct(honest), "pitfall_number": number,
-             "difference": round(100 * s[key]["inflation"], 1)}
-            for name, key, honest, number in rows]
+    rows = (("epoch picked on test", "epoch_pick", pct(s["epoch_pick"]["on_test"])),
+            ("random clip split", "split", pct(s["split"]["random"])),
+            ("best single seed", "seeds", f"{100 * s['seeds']['best_single']:.1f}"))
+    return [{"pitfall": name, "honest": pct(s["split"]["actor"]), "pitfall_number": number,
+             "difference": round(100 * s[key]["inflation"], 1)} for name, key, number in rows]

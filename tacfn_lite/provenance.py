@@ -1,6 +1,5 @@
-"""Provenance, one place for it: package versions, the machine and device, the git commit and
-file hashes. Used by the report's run.json, model cards, ``compare`` results and bench/.
-"""
+"""Provenance for run.json, model cards, ``compare`` results and bench/: package versions, the
+machine and device, the git commit and file hashes."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import torch
 
-# The packages a result depends on, recorded everywhere a result is written.
 PACKAGES = ("tacfn-lite", "torch", "numpy", "captum", "librosa", "av", "opencv-python-headless",
             "matplotlib", "seaborn", "papermill", "nbconvert", "nbformat", "ipykernel")
 
@@ -50,15 +48,13 @@ def device_name(device: torch.device | str) -> str:
 
 def machine_info(device: torch.device | str | None = None) -> dict:
     """What numbers were measured on: OS, Python, torch, CPU, cores, threads, load, device."""
-    info = {
-        "platform": platform.platform(), "python": platform.python_version(),
-        "torch": torch.__version__, "cpu": cpu_name(),
-        "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda_available": torch.cuda.is_available(),
-        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-    }
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "cpu": cpu_name(),
+            "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "cuda_available": torch.cuda.is_available(),
+            "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg")
+            else None}
     if device is not None:
         info["device"], info["device_name"] = str(device), device_name(device)
     return info

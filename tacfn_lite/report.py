@@ -1,16 +1,12 @@
-"""Reproducibility report (DESIGN §2): execute every ``notebooks/NN_*.ipynb`` in order with
-papermill into ``reports/<run-id>/`` (executed notebooks, HTML, index.html, run.json).
-
-Notebooks record numbers with :func:`record`; the report gathers them into run.json with the git
-commit, package versions, device, seeds, parameters and SynthAV content hash. README "Report".
-"""
+"""Reproducibility report (DESIGN §2, README "Report"): run every ``notebooks/NN_*.ipynb`` with
+papermill into ``reports/<run-id>/`` (executed notebooks, HTML, index.html, run.json)."""
 
 from __future__ import annotations
 
 import ast
 import json
 import logging
-import resource
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,16 +30,12 @@ class ReportError(RuntimeError):
 
 
 def record(key: str, value: Any, run_dir: str | Path | None) -> Any:
-    """Store ``value`` (JSON-able: numbers, strings, lists, dicts) under ``key`` in
-    ``run_dir/metrics.json`` and return it. With ``run_dir=None`` nothing is written.
-
-    Notebooks call this for every number the report should keep, e.g.
-    ``record("04.tacfn.test_accuracy", acc, run_dir)``; keys are ``<notebook>.<what>``.
-    """
+    """Store JSON-able ``value`` under ``key`` (``<notebook>.<what>``, e.g.
+    ``04.tacfn.test_accuracy``) in ``run_dir/metrics.json`` (nothing when ``None``); return it."""
     value = to_jsonable(value)
     if run_dir is not None:
-        metrics = {**load_metrics(run_dir), key: value}
-        write_json(Path(run_dir) / METRICS_FILE, metrics, sort_keys=True)
+        write_json(Path(run_dir) / METRICS_FILE, {**load_metrics(run_dir), key: value},
+                   sort_keys=True)
     return value
 
 
@@ -67,9 +59,8 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> list[Path]:
     """``NN_*.ipynb`` in order; ``only`` keeps those whose number or name starts with an entry."""
-    found = sorted(Path(notebooks_dir).glob(NOTEBOOK_GLOB))
-    if only:
-        found = [p for p in found if any(p.name.startswith(o) for o in only)]
+    found = [p for p in sorted(Path(notebooks_dir).glob(NOTEBOOK_GLOB))
+             if not only or p.name.startswith(tuple(only))]
     if not found:
         raise ValueError(f"{notebooks_dir}: no notebooks match {NOTEBOOK_GLOB} {list(only) or ''}"
                          "; pass --notebooks DIR (the kit's notebooks/ folder)")
@@ -80,12 +71,9 @@ def notebook_parameters(notebooks: list[Path]) -> dict:
     """Names and defaults of the notebooks' ``parameters`` cell: its one source
     ``notebooks/parameters.py`` when present, else the first notebook's tagged cell."""
     src = notebooks[0].parent / "parameters.py"
-    if src.is_file():
-        text = src.read_text()
-    else:
-        cells = json.loads(notebooks[0].read_text())["cells"]
-        text = next(("".join(c["source"]) for c in cells
-                     if "parameters" in c.get("metadata", {}).get("tags", ())), "")
+    text = src.read_text() if src.is_file() else next(
+        ("".join(c["source"]) for c in json.loads(notebooks[0].read_text())["cells"]
+         if "parameters" in c.get("metadata", {}).get("tags", ())), "")
     return {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(text).body
             if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)}
 
@@ -130,7 +118,7 @@ def environment(repo: Path, device: str) -> dict:
 
 
 def synthav_hash(params: dict) -> dict | None:
-    """Content hash of the SynthAV set the notebooks used (read from the cache they filled)."""
+    """Content hash of the SynthAV set the notebooks used (from the cache they filled)."""
     from .config import get_config
     from .data.synthetic import load_synthav, params_hash
 
@@ -146,8 +134,7 @@ def synthav_hash(params: dict) -> dict | None:
 
 @dataclass
 class ReportOptions:
-    """What :func:`run_report` runs and where it writes. Relative paths are from ``repo`` (the
-    installed kit's checkout; the CLI makes them absolute from the current folder)."""
+    """What :func:`run_report` runs and where it writes (relative paths: from ``repo``)."""
 
     quick: bool = True
     params: dict = field(default_factory=dict)
@@ -163,28 +150,13 @@ class ReportOptions:
     progress: bool = True
 
 
-def _parameters(opts: ReportOptions, run_dir: Path) -> dict:
-    repo = opts.repo.resolve()
-    params = {**DEFAULT_PARAMETERS, "quick": opts.quick, "run_dir": run_dir,
-              "checkpoint_dir": opts.checkpoint_dir or run_dir / "checkpoints",
-              "figures_dir": opts.figures_dir or run_dir / "figures", "cache_dir": opts.cache_dir,
-              **opts.params}  # `quick` is not a --param (check_params)
-    for key in PATH_PARAMETERS:  # notebooks run in notebooks/: hand them absolute paths
-        params[key] = str(repo / params[key])  # an absolute path stays as it is
-    return params
-
-
-def _children_cpu() -> float:
-    """User + system CPU seconds of finished child processes (papermill's kernels)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _execute(nb: Path, out: Path, params: dict) -> dict:
     import papermill as pm
+    from nbconvert import HTMLExporter
     from papermill.exceptions import PapermillExecutionError
 
-    t0, cpu0 = time.perf_counter(), _children_cpu()
+    # kernel CPU time (less load-bound than seconds): user + system of finished children
+    t0, cpu0 = time.perf_counter(), sum(os.times()[2:4])
     entry = {"notebook": nb.name, "executed": out.name, "status": "ok"}
     try:
         pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
@@ -197,31 +169,22 @@ def _execute(nb: Path, out: Path, params: dict) -> dict:
         entry.update(status="failed", cell="(kernel)", error=f"{type(exc).__name__}: {exc}",
                      cell_source="")
     entry["seconds"] = round(time.perf_counter() - t0, 1)
-    entry["cpu_seconds"] = round(_children_cpu() - cpu0, 1)  # kernel CPU time, less load-bound
+    entry["cpu_seconds"] = round(sum(os.times()[2:4]) - cpu0, 1)
     if out.exists():
-        entry["html"] = _to_html(out).name
+        quiet = logging.getLogger("traitlets")  # nbconvert warns about images without alt text
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            body, _ = HTMLExporter(template_name="lab").from_filename(str(out))
+        finally:
+            quiet.setLevel(level)
+        entry["html"] = atomic_write_text(out.with_suffix(".html"), body).name
     return entry
 
 
-def _to_html(executed: Path) -> Path:
-    from nbconvert import HTMLExporter
-
-    quiet = logging.getLogger("traitlets")  # nbconvert warns about images without alt text
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        body, _ = HTMLExporter(template_name="lab").from_filename(str(executed))
-    finally:
-        quiet.setLevel(level)
-    return atomic_write_text(executed.with_suffix(".html"), body)
-
-
 def run_report(opts: ReportOptions) -> Path:
-    """Execute the notebooks in order; write run.json and index.html; return the run folder.
-
-    Stops at the first failing notebook (later ones reuse its outputs) and raises
-    :class:`ReportError` naming the notebook and cell, after writing run.json and index.html.
-    """
+    """Run the notebooks in order; write run.json and index.html; return the run folder. Stops at
+    the first failing notebook (later ones use its outputs), then raises :class:`ReportError`."""
     from tqdm.auto import tqdm
 
     repo = opts.repo.resolve()
@@ -232,40 +195,42 @@ def run_report(opts: ReportOptions) -> Path:
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ValueError(f"{run_dir}: report folder exists and is not empty; choose another run id")
     run_dir.mkdir(parents=True, exist_ok=True)
-    params = _parameters(opts, run_dir)
-    Path(params["figures_dir"]).mkdir(parents=True, exist_ok=True)
-    t0, started = time.perf_counter(), time.time()
-    entries = []
-    bar = tqdm(notebooks, desc="report", unit="notebook", disable=not opts.progress)
-    for nb in bar:
-        bar.set_postfix_str(nb.name)
-        entries.append(_execute(nb, run_dir / nb.name, params))
-        log.info("%s: %s in %.1f s", nb.name, entries[-1]["status"], entries[-1]["seconds"])
-        if entries[-1]["status"] != "ok":
-            break
-    bar.close()
-    failed = [n for n in entries if n["status"] != "ok"]
-    figures = sorted(str(p.relative_to(params["figures_dir"])) for p in
-                     Path(params["figures_dir"]).rglob("*") if p.is_file()
-                     and p.stat().st_mtime >= started - 1)
+    params = {**DEFAULT_PARAMETERS, "quick": opts.quick, "run_dir": run_dir,
+              "checkpoint_dir": opts.checkpoint_dir or run_dir / "checkpoints",
+              "figures_dir": opts.figures_dir or run_dir / "figures", "cache_dir": opts.cache_dir,
+              **opts.params}  # `quick` is not a --param (check_params)
+    # notebooks run in notebooks/: hand them absolute paths (an absolute one stays as it is)
+    params.update({k: str(repo / params[k]) for k in PATH_PARAMETERS})
+    fig_dir = Path(params["figures_dir"])
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    t0, started, entries = time.perf_counter(), time.time(), []
+    with tqdm(notebooks, desc="report", unit="notebook", disable=not opts.progress) as bar:
+        for nb in bar:
+            bar.set_postfix_str(nb.name)
+            entries.append(_execute(nb, run_dir / nb.name, params))
+            log.info("%s: %s in %.1f s", nb.name, entries[-1]["status"], entries[-1]["seconds"])
+            if entries[-1]["status"] != "ok":
+                break
+    bad = next((n for n in entries if n["status"] != "ok"), None)
+    figures = sorted(str(p.relative_to(fig_dir)) for p in fig_dir.rglob("*")
+                     if p.is_file() and p.stat().st_mtime >= started - 1)
     run = {
-        "run_id": run_id, "status": "failed" if failed else "ok", "quick": opts.quick,
+        "run_id": run_id, "status": "failed" if bad else "ok", "quick": opts.quick,
         "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
         "seconds_total": round(time.perf_counter() - t0, 1),
         "seeds": {"seed": params["seed"], "data_seed": params.get("data_seed", 0)},
         "parameters": params, "environment": environment(repo, str(params["device"])),
-        "data": {"synthav": synthav_hash(params) if not failed else None},
+        "data": {"synthav": synthav_hash(params) if not bad else None},
         "notebooks": entries, "figures": figures, "figures_dir": params["figures_dir"],
-        "metrics": load_metrics(run_dir),
-    }
+        "metrics": load_metrics(run_dir)}
     write_json(run_dir / "run.json", run)
     atomic_write_text(run_dir / "index.html", index_html(run, run_dir))
-    if opts.update_figures and not failed:  # the README's figures change only on request
+    if opts.update_figures and not bad:  # the README's figures change only on request
         for name in figures:
-            data = (Path(params["figures_dir"]) / name).read_bytes()
+            data = (fig_dir / name).read_bytes()
             atomic_write(repo / "figures" / name, lambda fh, data=data: fh.write(data))
-    if failed:
-        f = failed[0]
-        raise ReportError(f"{f['notebook']} failed at cell {f['cell']} ({f['cell_source']!r}): "
-                          f"{f['error']}; executed copy: {run_dir / f['executed']}")
+    if bad:
+        raise ReportError(f"{bad['notebook']} failed at cell {bad['cell']} "
+                          f"({bad['cell_source']!r}): {bad['error']}; executed copy: "
+                          f"{run_dir / bad['executed']}")
     return run_dir
