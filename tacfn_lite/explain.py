@@ -1,6 +1,5 @@
-"""Captum attributions (DESIGN §6, STYLE §3): IG (always with its checked delta) and Occlusion on
-the tuple ``(audio, video)``, per-modality FeatureAblation, token attributions and the randomisation
-check, on a tensor-only forward with named baselines and a ``(B,)`` target. Notebooks 05 and 06."""
+"""Captum on the tuple ``(audio, video)``, named baselines, a ``(B,)`` target (DESIGN §6, STYLE
+§3): IG with its checked delta, Occlusion, modality ablation, randomisation. Notebooks 05, 06."""
 
 from __future__ import annotations
 
@@ -17,14 +16,11 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 BASELINES = ("zeros", "mean", "blur")
-METHODS = ("ig", "occlusion")
 
 
 class LogitsForward(nn.Module):
-    """Tensor-only forward for Captum: ``(audio, video) -> logits``. Maps are dropped.
-
-    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → ``(B, C)``.
-    """
+    """Tensor-only forward for Captum: ``(audio, video) -> logits``, maps dropped.
+    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → ``(B, C)``."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -37,11 +33,9 @@ class LogitsForward(nn.Module):
 @dataclass(frozen=True)
 class Attribution:
     """Per-element attributions in input order, with what produced them.
-
     Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` (same as the inputs); ``delta``
     ``(B,)`` IG convergence delta (sum of attributions − (f(x) − f(baseline))), ``output_gap``
-    ``(B,)`` f(x) − f(baseline) for the target logit; both None for other methods.
-    """
+    ``(B,)`` f(x) − f(baseline) for the target logit; both None for other methods."""
 
     audio: torch.Tensor
     video: torch.Tensor
@@ -74,10 +68,9 @@ def _blur(x: torch.Tensor, dim: int, sigma: float) -> torch.Tensor:
     k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, device=x.device) / sigma) ** 2)
     k = (k / k.sum()).to(x.dtype)
     moved = x.movedim(dim, -1)  # (..., L)
-    flat = moved.reshape(-1, 1, moved.shape[-1])  # (M, 1, L)
-    flat = nn.functional.pad(flat, (radius, radius), mode="reflect")
-    out = nn.functional.conv1d(flat, k.view(1, 1, -1))  # (M, 1, L)
-    return out.reshape(moved.shape).movedim(-1, dim)
+    flat = nn.functional.pad(moved.reshape(-1, 1, moved.shape[-1]), (radius, radius),
+                             mode="reflect")  # (M, 1, L + 2 * radius)
+    return nn.functional.conv1d(flat, k.view(1, 1, -1)).reshape(moved.shape).movedim(-1, dim)
 
 
 def make_baselines(name: str, audio: torch.Tensor, video: torch.Tensor):
@@ -89,8 +82,7 @@ def make_baselines(name: str, audio: torch.Tensor, video: torch.Tensor):
     - ``blur``: Gaussian blur over time (σ = 1/4 of the clip), and over space (σ = 2 px) for
       video: removes sharp events, keeps slow structure.
 
-    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → a tuple of the same shapes.
-    """
+    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → a tuple of the same shapes."""
     if name == "zeros":
         return torch.zeros_like(audio), torch.zeros_like(video)
     if name == "mean":
@@ -102,30 +94,27 @@ def make_baselines(name: str, audio: torch.Tensor, video: torch.Tensor):
     raise ValueError(f"baseline: expected one of {BASELINES}, got {name!r}")
 
 
-def _check_inputs(audio: torch.Tensor, video: torch.Tensor, target: torch.Tensor) -> None:
+def _prepare(model: nn.Module, audio: torch.Tensor, video: torch.Tensor, target: torch.Tensor,
+             baseline: str) -> tuple[LogitsForward, tuple[torch.Tensor, torch.Tensor]]:
+    """Check the shapes; the Captum forward (eval mode) and the named baselines."""
     if audio.ndim != 3 or video.ndim != 5:
         raise ValueError(f"expected audio (B, Ta, F) and video (B, T, 3, H, W), got "
                          f"{tuple(audio.shape)} and {tuple(video.shape)}")
     if target.shape != (audio.shape[0],) or video.shape[0] != audio.shape[0]:
         raise ValueError(f"target: expected shape ({audio.shape[0]},), got {tuple(target.shape)}")
+    return LogitsForward(model).eval(), make_baselines(baseline, audio, video)
 
 
 def integrated_gradients(model: nn.Module, audio: torch.Tensor, video: torch.Tensor,
                          target: torch.Tensor, baseline: str = "mean", n_steps: int = 64,
                          internal_batch_size: int | None = 256,
                          max_error: float | None = 0.01, max_steps: int = 512) -> Attribution:
-    """Captum Integrated Gradients on ``(audio, video)`` jointly, with its convergence delta.
-
-    Completeness: the attributions sum to f(x) − f(baseline) for the target logit up to
-    ``delta``. While the largest relative error exceeds ``max_error``, ``n_steps`` doubles (up to
-    ``max_steps``; a sharply curved path needs more steps), then a warning is logged if it still
-    does; pass ``max_error=None`` for one pass of ``n_steps``.
-
-    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)``, target ``(B,)`` → Attribution.
-    """
-    _check_inputs(audio, video, target)
-    fwd = LogitsForward(model).eval()
-    base = make_baselines(baseline, audio, video)
+    """Captum Integrated Gradients on ``(audio, video)`` jointly, with its convergence delta:
+    the attributions sum to f(x) − f(baseline) for the target logit up to ``delta``. ``n_steps``
+    doubles (up to ``max_steps``: a sharply curved path needs more) while the largest relative
+    error exceeds ``max_error``, then a warning is logged; ``max_error=None``: one pass.
+    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)``, target ``(B,)`` → Attribution."""
+    fwd, base = _prepare(model, audio, video, target, baseline)
     with torch.no_grad():
         rows = torch.arange(len(target))
         gap = fwd(audio, video)[rows, target] - fwd(*base)[rows, target]  # (B,)
@@ -150,103 +139,83 @@ def occlusion(model: nn.Module, audio: torch.Tensor, video: torch.Tensor, target
     """Captum Occlusion on both modalities: slide a patch of ``audio_window`` frames (all MFCC)
     and of ``video_window`` = (frames, pixels) (all channels) replaced by the baseline; each
     element gets the mean drop in the target logit over the patches covering it.
-
-    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)``, target ``(B,)`` → Attribution.
-    """
-    _check_inputs(audio, video, target)
+    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)``, target ``(B,)`` → Attribution."""
+    fwd, base = _prepare(model, audio, video, target, baseline)
     F, (wt, wp) = audio.shape[-1], video_window
-    occ = Occlusion(LogitsForward(model).eval())
-    attr_a, attr_v = occ.attribute(
+    attr_a, attr_v = Occlusion(fwd).attribute(
         (audio, video), sliding_window_shapes=((audio_window, F), (wt, 3, wp, wp)),
-        strides=((max(1, audio_window // 2), F), (wt, 3, wp, wp)),
-        baselines=make_baselines(baseline, audio, video), target=target,
-        perturbations_per_eval=perturbations_per_eval)
+        strides=((max(1, audio_window // 2), F), (wt, 3, wp, wp)), baselines=base,
+        target=target, perturbations_per_eval=perturbations_per_eval)
     return Attribution(attr_a.detach(), attr_v.detach(), "occlusion", baseline)
 
 
 def attribute(model: nn.Module, audio: torch.Tensor, video: torch.Tensor, target: torch.Tensor,
               method: str = "ig", baseline: str = "mean", **kwargs) -> Attribution:
     """Dispatch to :func:`integrated_gradients` or :func:`occlusion` by ``method`` name."""
-    if method == "ig":
-        return integrated_gradients(model, audio, video, target, baseline, **kwargs)
-    if method == "occlusion":
-        return occlusion(model, audio, video, target, baseline, **kwargs)
-    raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    methods = {"ig": integrated_gradients, "occlusion": occlusion}
+    if method not in methods:
+        raise ValueError(f"method: expected one of {tuple(methods)}, got {method!r}")
+    return methods[method](model, audio, video, target, baseline, **kwargs)
 
 
 def modality_ablation(model: nn.Module, audio: torch.Tensor, video: torch.Tensor,
                       target: torch.Tensor, baseline: str = "zeros") -> torch.Tensor:
     """Captum FeatureAblation with one mask group per modality: the drop in the target logit
     when the whole audio (column 0) or the whole video (column 1) is replaced by the baseline.
-
-    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)``, target ``(B,)`` → ``(B, 2)``.
-    """
-    _check_inputs(audio, video, target)
+    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)``, target ``(B,)`` → ``(B, 2)``."""
+    fwd, base = _prepare(model, audio, video, target, baseline)
     masks = (torch.zeros_like(audio[:1], dtype=torch.long),  # group 0 = audio
              torch.ones_like(video[:1], dtype=torch.long))  # group 1 = video
-    attr_a, attr_v = FeatureAblation(LogitsForward(model).eval()).attribute(
-        (audio, video), baselines=make_baselines(baseline, audio, video), target=target,
-        feature_mask=masks)
+    attr_a, attr_v = FeatureAblation(fwd).attribute((audio, video), baselines=base, target=target,
+                                                    feature_mask=masks)
     return torch.stack([attr_a.flatten(1)[:, 0], attr_v.flatten(1)[:, 0]], 1).detach()  # (B, 2)
 
 
 def modality_importance_per_class(importance: torch.Tensor, labels: torch.Tensor,
                                   n_classes: int) -> torch.Tensor:
     """Mean modality importance per true class. Shapes: ``(B, 2)``, ``(B,)`` → ``(C, 2)``
-    (rows of absent classes are NaN)."""
-    out = torch.full((n_classes, 2), float("nan"))
-    for c in range(n_classes):
-        if (labels == c).any():
-            out[c] = importance[labels == c].mean(0)
-    return out
+    (rows of absent classes are NaN: the mean of no rows)."""
+    return torch.stack([importance[labels == c].mean(0) for c in range(n_classes)]).cpu()
 
 
 def token_attributions(model: nn.Module, audio: torch.Tensor, video: torch.Tensor,
                        target: torch.Tensor, baseline: str = "mean", n_steps: int = 32):
     """Layer Integrated Gradients at the encoders' outputs, summed over channels: how much each
     audio token and each video cell (the units the fusion weighs) contributed.
-
-    Shapes: → (audio ``(B, Ta)``, video ``(B, T', H', W')``) on the encoders' token grid.
-    """
-    _check_inputs(audio, video, target)
+    Shapes: → (audio ``(B, Ta)``, video ``(B, T', H', W')``) on the encoders' token grid."""
+    fwd, base = _prepare(model, audio, video, target, baseline)
     enc_a, enc_v = model.audio_encoder, model.video_encoder
     if enc_a is None or enc_v is None:
         raise ValueError("token_attributions needs a model with both audio and video encoders")
     with warnings.catch_warnings():  # the two layers sit in separate branches, as required
         warnings.filterwarnings("ignore", message="Multiple layers provided")
-        lig = LayerIntegratedGradients(LogitsForward(model).eval(), [enc_a.conv, enc_v.backbone])
-    attr_a, attr_v = lig.attribute((audio, video), baselines=make_baselines(baseline, audio, video),
-                                   target=target, n_steps=n_steps)
-    # conv output (B, D, Ta); backbone output (B, D, T', H', W')
-    return attr_a.sum(1).detach(), attr_v.sum(1).detach()
+        lig = LayerIntegratedGradients(fwd, [enc_a.conv, enc_v.backbone])
+    attr_a, attr_v = lig.attribute((audio, video), baselines=base, target=target, n_steps=n_steps)
+    return attr_a.sum(1).detach(), attr_v.sum(1).detach()  # from (B, D, Ta), (B, D, T', H', W')
 
 
 def randomised_copy(model: nn.Module, seed: int = 0) -> nn.Module:
     """A deep copy with every parameter re-initialised (Adebayo et al. 2018 sanity check): maps
     that survive this unchanged explain the input or architecture, not what was learned."""
     clone = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=[]):  # the caller's CPU RNG state is left untouched
+    with torch.random.fork_rng(devices=[]), torch.no_grad():  # caller's CPU RNG left untouched
         torch.manual_seed(seed)
-        for module in clone.modules():
+        for module in list(clone.modules())[1:]:  # every submodule, not the model itself
             reset = getattr(module, "reset_parameters", None) or getattr(
                 module, "_reset_parameters", None)  # nn.MultiheadAttention has the latter
-            if reset is not None and module is not clone:
+            if reset is not None:
                 reset()
         for name, p in clone.named_parameters():  # bare nn.Parameters (queries, cell positions)
             if "." not in name or name.split(".")[-1] in ("query", "cell", "table"):
-                with torch.no_grad():
-                    p.normal_(0, 0.02)
+                p.normal_(0, 0.02)
     return clone.eval()
 
 
 def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Spearman rank correlation per sample between two maps of the same shape.
-
-    Shapes: ``(B, ...)`` and ``(B, ...)`` → ``(B,)``.
-    """
+    Shapes: ``(B, ...)`` and ``(B, ...)`` → ``(B,)``."""
     if a.shape != b.shape:
         raise ValueError(f"maps differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
-    ra = a.flatten(1).argsort(1).argsort(1).float()  # (B, M) ranks
-    rb = b.flatten(1).argsort(1).argsort(1).float()
+    ra, rb = (x.flatten(1).argsort(1).argsort(1).float() for x in (a, b))  # (B, M) ranks
     ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
     return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp_min(1e-12)

@@ -1,11 +1,10 @@
-"""Predict on your own clip (``tacfn-lite predict``, ``tacfn_lite.predict``) with the checkpoint's
-data config and ``prepare``'s decode / crop / MFCC functions; ``predict_arrays``, the one batched
-inference over stored clips. docs/predict-and-cards.md."""
+"""Predict on your own clip (``tacfn-lite predict``, docs/predict-and-cards.md) featurised as
+``prepare`` does; ``predict_arrays``, the one batched inference over stored clips."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 
 import av
@@ -13,12 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import CLASS_NAMES, DataConfig, RunConfig
+from .config import CLASS_NAMES, DataConfig
 from .data.core import ClipArrays, to_batch
 from .data.media import featurise_clip, video_length
 from .fusion import FusionOutput
-
-log = logging.getLogger(__name__)
 
 MIN_LENGTH_SHARE = 0.95  # a clip shorter than 95 % of the checkpoint's window is refused
 
@@ -26,9 +23,7 @@ MIN_LENGTH_SHARE = 0.95  # a clip shorter than 95 % of the checkpoint's window i
 @dataclass(frozen=True)
 class Prediction:
     """Class probabilities for one clip and the exact model inputs they came from.
-
-    Shapes: probs ``(C,)``; audio ``(Ta, F)`` MFCC; video ``(T, S, S, 3)`` uint8 face crops.
-    """
+    Shapes: probs ``(C,)``; audio ``(Ta, F)`` MFCC; video ``(T, S, S, 3)`` uint8 face crops."""
 
     path: str
     class_names: tuple[str, ...]
@@ -43,28 +38,17 @@ class Prediction:
         return self.class_names[int(self.probs.argmax())]
 
     def to_dict(self) -> dict:
+        probs = {n: round(float(p), 4) for n, p in zip(self.class_names, self.probs)}
         return {"clip": self.path, "prediction": self.label, "crop": self.crop,
-                "window_start": self.window_start,
-                "probabilities": {n: round(float(p), 4) for n, p in
-                                  zip(self.class_names, self.probs)}}
+                "window_start": self.window_start, "probabilities": probs}
 
     def format(self) -> str:
         """Probabilities as a small text table, most likely first."""
-        order = np.argsort(-self.probs)
-        lines = [(f"{self.path}: {self.label} (face crop: {self.crop}, window from "
-                  f"{self.window_start:.2f} s)")]
-        bar = lambda p: "#" * round(30 * float(p))
-        lines += [f"  {self.class_names[c]:<10s} {self.probs[c]:6.3f}  {bar(self.probs[c])}"
-                  for c in order]
-        return "\n".join(lines)
-
-
-def _has_audio(path: Path) -> bool:
-    try:
-        with av.open(str(path)) as c:
-            return bool(c.streams.audio)
-    except (av.error.FFmpegError, OSError) as exc:
-        raise ValueError(f"{path}: unreadable media file ({exc})") from exc
+        p = self.probs
+        rows = [f"  {self.class_names[c]:<10s} {p[c]:6.3f}  {'#' * round(30 * float(p[c]))}"
+                for c in np.argsort(-p)]
+        return "\n".join([f"{self.path}: {self.label} (face crop: {self.crop}, window from "
+                          f"{self.window_start:.2f} s)", *rows])
 
 
 def load_clip(video: str | Path, cfg: DataConfig, audio: str | Path | None = None,
@@ -77,19 +61,22 @@ def load_clip(video: str | Path, cfg: DataConfig, audio: str | Path | None = Non
         cfg: the checkpoint's data config.
         audio: a separate audio file (e.g. the RAVDESS ``03-`` wav), else the clip's own track.
         landmarks: an OpenFace CSV; by default ``<clip stem>.csv`` next to the clip, if present.
-        allow_centre_crop: accept a centre crop when neither landmarks nor the face detector
-            find a face (otherwise a ``ValueError``).
+        allow_centre_crop: accept a centre crop when no face is found (else a ``ValueError``).
     Returns:
-        mfcc ``(Ta, F)`` float32, faces ``(T, S, S, 3)`` uint8, crop method, window start (s).
-    """
+        mfcc ``(Ta, F)`` float32, faces ``(T, S, S, 3)`` uint8, crop method, window start (s)."""
     video = Path(video)
     if not video.is_file():
         raise ValueError(f"{video}: clip not found")
     audio = Path(audio) if audio else video
     if not audio.is_file():
         raise ValueError(f"{audio}: audio file not found")
-    if not _has_audio(audio):
-        raise ValueError(f"{audio}: no audio track; pass the clip's sound with --audio FILE.wav")
+    try:
+        with av.open(str(audio)) as container:
+            if not container.streams.audio:
+                raise ValueError(f"{audio}: no audio track; pass the clip's sound with "
+                                 "--audio FILE.wav")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ValueError(f"{audio}: unreadable media file ({exc})") from exc
     sibling = video.with_suffix(".csv")
     csv = Path(landmarks) if landmarks else (sibling if sibling.is_file() else None)
     length = video_length(video)
@@ -107,20 +94,17 @@ def load_clip(video: str | Path, cfg: DataConfig, audio: str | Path | None = Non
 
 def clip_inputs(mfcc: np.ndarray, faces: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Model inputs as ``to_batch`` makes them: audio ``(1, Ta, F)``, video ``(1, T, 3, S, S)``."""
-    audio = torch.from_numpy(mfcc)[None]
     video = torch.from_numpy(np.ascontiguousarray(faces))[None].permute(0, 1, 4, 2, 3)
-    return audio, video.float().div_(255.0)
+    return torch.from_numpy(mfcc)[None], video.float().div_(255.0)
 
 
 def predict(path: str | Path, checkpoint: str | Path, audio: str | Path | None = None,
             landmarks: str | Path | None = None, device: str = "cpu",
             allow_centre_crop: bool = False) -> Prediction:
-    """Class probabilities of ``checkpoint``'s model for the clip at ``path``.
-
-    Errors (no audio track, no face, too short, unreadable file) are ``ValueError`` naming the
-    file. Example: ``tacfn_lite.predict("clip.mp4", "runs/x/best.pt").format()``.
-    """
-    from .checkpoints import load_model
+    """Class probabilities of ``checkpoint``'s model for the clip at ``path``. Errors (no audio
+    track, no face, too short, unreadable file) are ``ValueError`` naming the file. Example:
+    ``tacfn_lite.predict("clip.mp4", "runs/x/best.pt").format()``."""
+    from .checkpoints import load_model  # looked up at call time (tests patch it)
 
     model, cfg = load_model(checkpoint, device)
     if cfg.model.video_backbone == "features":
@@ -130,27 +114,18 @@ def predict(path: str | Path, checkpoint: str | Path, audio: str | Path | None =
     a, v = clip_inputs(mfcc, faces)
     with torch.no_grad():
         probs = model.eval()(a.to(device), v.to(device)).logits.float().softmax(-1)[0].cpu()
-    return Prediction(str(path), _class_names(cfg), probs.numpy(), mfcc, faces, crop, t0)
-
-
-def _class_names(cfg: RunConfig) -> tuple[str, ...]:
-    from importlib import import_module
-
-    if cfg.data.name == "synthav":
-        return CLASS_NAMES
-    return tuple(import_module(f".data.{cfg.data.name}", __package__).CLASS_NAMES)
+    names = CLASS_NAMES if cfg.data.name == "synthav" else tuple(
+        import_module(f".data.{cfg.data.name}", __package__).CLASS_NAMES)
+    return Prediction(str(path), names, probs.numpy(), mfcc, faces, crop, t0)
 
 
 @torch.no_grad()
 def predict_arrays(model: nn.Module, arrays: ClipArrays, idx=None, *, batch_size: int = 64,
                    device: torch.device | str | None = None, transform=None) -> FusionOutput:
-    """The one batched inference over stored clips: ``model`` (eval mode) on rows ``idx`` of
-    ``arrays`` (all rows when None), one :class:`FusionOutput` on the CPU with every field
-    concatenated in ``idx`` order. ``transform(audio, video) -> (audio, video)`` perturbs each
-    batch first (robustness). Used by validity, robustness and the explorer.
-
-    Shapes: logits ``(len(idx), C)``; maps ``(len(idx), Ta)`` / ``(len(idx), N)`` or None.
-    """
+    """``model`` (eval mode) on rows ``idx`` of ``arrays`` (all when None): one CPU
+    :class:`FusionOutput`, fields concatenated in ``idx`` order. ``transform(audio, video) ->
+    (audio, video)`` perturbs each batch first (robustness).
+    Shapes: logits ``(len(idx), C)``; maps ``(len(idx), Ta)`` / ``(len(idx), N)`` or None."""
     model.eval()
     if device is None:  # where the model's weights are (CPU for a model without any)
         device = next(model.parameters(), torch.empty(0)).device

@@ -1,6 +1,5 @@
-"""Robustness to a missing or noisy modality (notebook 07): a condition blanks one modality
-(``zeros``), swaps in the training mean clip (``mean``) or adds seeded Gaussian ``noise`` of
-``level`` × its training std; one tidy row per (model, condition). Figures: ``viz``."""
+"""Robustness to a missing or noisy modality (notebook 07): one modality zeroed, replaced by the
+training mean clip or given seeded Gaussian noise; one tidy row per (model, condition)."""
 
 from __future__ import annotations
 
@@ -39,9 +38,8 @@ class Condition:
 
     @property
     def name(self) -> str:
-        if self.kind == "clean":
-            return "clean"
-        return f"{self.modality} {self.kind}" + (f" {self.level:g}" if self.kind == "noise" else "")
+        level = f" {self.level:g}" if self.kind == "noise" else ""
+        return "clean" if self.kind == "clean" else f"{self.modality} {self.kind}{level}"
 
 
 def default_conditions(levels: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)) -> list[Condition]:
@@ -55,11 +53,8 @@ def default_conditions(levels: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)) -> lis
 
 @dataclass(frozen=True)
 class ModalityStats:
-    """Training-set statistics used by the perturbations.
-
-    Shapes: audio_mean ``(Ta, F)``, audio_std ``(F,)``; video_mean ``(T, 3, H, W)`` in [0, 1],
-    video_std ``(3,)`` (per colour channel).
-    """
+    """Training-set statistics for the perturbations. Shapes: audio_mean ``(Ta, F)``, audio_std
+    ``(F,)``; video_mean ``(T, 3, H, W)`` in [0, 1], video_std ``(3,)`` (per colour channel)."""
 
     audio_mean: torch.Tensor
     audio_std: torch.Tensor
@@ -80,66 +75,55 @@ def training_stats(train: ClipArrays, chunk: int = 256) -> ModalityStats:
         v_sum = v_sum + v.sum(0)  # (T, H, W, 3)
         v_sq = v_sq + (v ** 2).sum((0, 1, 2, 3))  # (3,)
     v_mean = v_sum / n  # (T, H, W, 3)
-    pixels = n * np.prod(train.video.shape[1:4])
     ch_mean = v_mean.mean((0, 1, 2))  # (3,)
-    v_std = (v_sq / pixels - ch_mean ** 2).clamp_min(0).sqrt()
+    v_std = (v_sq / (n * np.prod(train.video.shape[1:4])) - ch_mean ** 2).clamp_min(0).sqrt()
     return ModalityStats(audio.mean(0).float(), a_std.float(),
                          v_mean.permute(0, 3, 1, 2).float(), v_std.float())  # (T, 3, H, W)
 
 
 def perturb(audio: torch.Tensor, video: torch.Tensor, cond: Condition, stats: ModalityStats,
             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Apply ``cond`` to a batch; the other modality is returned unchanged.
-
-    Noisy video is clipped to [0, 1] so it stays a valid image.
-
-    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → same shapes.
-    """
+    """Apply ``cond`` to a batch (the other modality unchanged; noisy video clipped to [0, 1] so it
+    stays an image). Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → same shapes."""
     if cond.kind == "clean":
         return audio, video
-    x = audio if cond.modality == "audio" else video
+    on_audio = cond.modality == "audio"
+    x = audio if on_audio else video
     if cond.kind == "zeros":
         x = torch.zeros_like(x)
     elif cond.kind == "mean":
-        mean = stats.audio_mean if cond.modality == "audio" else stats.video_mean
+        mean = stats.audio_mean if on_audio else stats.video_mean
         if mean.shape != x.shape[1:]:
             raise ValueError(f"{cond.modality} mean clip has shape {tuple(mean.shape)}, "
                              f"batch has {tuple(x.shape[1:])}")
         x = mean.to(x.device, x.dtype).expand_as(x).clone()
     else:
         noise = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
-        if cond.modality == "audio":
-            x = x + cond.level * noise * stats.audio_std.to(x.device, x.dtype)  # (F,) broadcast
-        else:
-            std = stats.video_std.to(x.device, x.dtype).view(1, 1, 3, 1, 1)
-            x = (x + cond.level * noise * std).clamp(0.0, 1.0)
-    return (x, video) if cond.modality == "audio" else (audio, x)
+        std = stats.audio_std if on_audio else stats.video_std.view(3, 1, 1)  # (F,) | (3, 1, 1)
+        x = x + cond.level * noise * std.to(x.device, x.dtype)
+        x = x if on_audio else x.clamp(0.0, 1.0)
+    return (x, video) if on_audio else (audio, x)
 
 
 @torch.no_grad()
 def evaluate_robustness(models: dict[str, nn.Module], test: ClipArrays, stats: ModalityStats,
                         conditions: list[Condition] | None = None, batch_size: int = 64,
                         device: torch.device | str = "cpu", seed: int = 0) -> list[dict]:
-    """Accuracy, UAR and macro F1 of every model under every condition.
-
-    Returns a tidy table (list of dicts, one per model × condition) with keys ``model``,
-    ``condition``, ``kind``, ``modality``, ``level``, ``n``, ``accuracy``, ``uar``, ``macro_f1``
-    and ``accuracy_drop`` (clean accuracy minus this one; present when ``clean`` is evaluated).
-    Models are put in eval mode (no modality dropout). Notebook 07.
-    """
-    conditions = conditions if conditions is not None else default_conditions()
-    device = torch.device(device)
+    """Accuracy, UAR and macro F1 of every model (in eval mode: no modality dropout) under every
+    condition, one tidy row per model × condition: ``model``, ``condition``, ``kind``,
+    ``modality``, ``level``, ``n``, ``accuracy``, ``uar``, ``macro_f1`` and ``accuracy_drop``
+    (clean accuracy minus this one; present when ``clean`` is evaluated). Notebook 07."""
     n_classes = len(test.class_names) or int(test.labels.max()) + 1
     rows = []
     for name, model in models.items():
         model.eval().to(device)
-        for c_idx, cond in enumerate(conditions):
+        for c_idx, cond in enumerate(default_conditions() if conditions is None else conditions):
             gen = torch.Generator().manual_seed(seed * 1000 + c_idx)  # same noise for every model
             out = predict_arrays(model, test, batch_size=batch_size, device=device,
                                  transform=partial(perturb, cond=cond, stats=stats, generator=gen))
             m = classification_metrics(test.labels, out.logits.argmax(-1).numpy(), n_classes)
             rows.append({"model": name, "condition": cond.name, **asdict(cond), "n": len(test),
-                         "accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"]})
+                         **{k: m[k] for k in ("accuracy", "uar", "macro_f1")}})
     clean = {r["model"]: r["accuracy"] for r in rows if r["kind"] == "clean"}
     for r in rows:
         if r["model"] in clean:
@@ -150,10 +134,9 @@ def evaluate_robustness(models: dict[str, nn.Module], test: ClipArrays, stats: M
 def format_robustness(rows: list[dict]) -> str:
     """Markdown table: one row per condition, one accuracy column (%) per model."""
     models = list(dict.fromkeys(r["model"] for r in rows))
-    conds = list(dict.fromkeys(r["condition"] for r in rows))
     acc = {(r["model"], r["condition"]): r["accuracy"] for r in rows}
     lines = ["| condition | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
-    for c in conds:
+    for c in dict.fromkeys(r["condition"] for r in rows):
         cells = [f"{100 * acc[m, c]:.1f}" if (m, c) in acc else "" for m in models]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

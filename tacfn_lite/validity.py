@@ -1,10 +1,8 @@
-"""Explanation validity against SynthAV ground truth (DESIGN §6): pointing game, deletion /
-insertion against random orders, randomisation check, a table per model. Token-grid maps count a
-cell as cue when any of its pixels is (:func:`cell_mask`); IG maps score per pixel. Notebook 06."""
+"""Explanation validity against SynthAV ground truth (DESIGN §6, notebook 06): pointing game (a
+token cell is cue if any pixel is; IG per pixel), deletion / insertion, randomisation, tables."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -16,11 +14,8 @@ from .data.core import Batch, ClipArrays, to_batch
 from .fusion import FusionOutput
 from .inference import predict_arrays
 
-log = logging.getLogger(__name__)
-
-# Which ground-truth mask scores which map of FusionOutput.
-MAP_MASKS = {"audio_select": "audio", "audio_weight": "audio", "video_weight": "video",
-             "video_select": "video"}
+# FusionOutput's maps; each is scored against the ground-truth mask of its name's modality.
+MAPS = ("audio_select", "audio_weight", "video_weight", "video_select")
 
 
 def cell_mask(video_mask: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
@@ -46,9 +41,7 @@ def pixels_to_grid(maps: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tens
 
 def pointing_game(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Whether each sample's highest score falls inside its mask.
-
-    Shapes: scores ``(B, ...)`` and mask ``(B, ...)`` (same shape) → ``(B,)`` bool.
-    """
+    Shapes: scores ``(B, ...)`` and mask ``(B, ...)`` (same shape) → ``(B,)`` bool."""
     if scores.shape != mask.shape:
         raise ValueError(f"scores {tuple(scores.shape)} and mask {tuple(mask.shape)} differ")
     top = scores.flatten(1).argmax(1, keepdim=True)  # (B, 1)
@@ -58,10 +51,8 @@ def pointing_game(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def map_pointing(name: str, weights: torch.Tensor, batch,
                  grid) -> tuple[torch.Tensor, torch.Tensor]:
     """Pointing game of a FusionOutput map and its chance level (share of positions in the cue).
-
-    Shapes: weights ``(B, Ta)`` or ``(B, N)`` → (hits ``(B,)`` bool, chance ``(B,)``).
-    """
-    if MAP_MASKS[name] == "audio":
+    Shapes: weights ``(B, Ta)`` or ``(B, N)`` → (hits ``(B,)`` bool, chance ``(B,)``)."""
+    if name.startswith("audio"):
         mask = batch.audio_mask.bool()  # (B, Ta)
         return pointing_game(weights, mask), mask.float().mean(1)
     cells = cell_mask(batch.video_mask, grid) > 0  # (B, T', H', W')
@@ -72,9 +63,7 @@ def time_pointing(weights: torch.Tensor, video_mask: torch.Tensor,
                   grid: tuple[int, int, int]) -> torch.Tensor:
     """Whether the top cell of a video map lies in a cue *frame*, wherever it is in the frame:
     separates "right moment, wrong region" from "wrong moment" when the pointing game misses.
-
-    Shapes: weights ``(B, N)`` or ``(B, T', H', W')``, video_mask ``(B, T, H, W)`` → ``(B,)``.
-    """
+    Shapes: weights ``(B, N)`` or ``(B, T', H', W')``, video_mask ``(B, T, H, W)`` → ``(B,)``."""
     cue_frames = cell_mask(video_mask, grid).flatten(2).amax(2) > 0  # (B, T')
     top = weights.reshape(len(weights), -1).argmax(1) // (grid[1] * grid[2])  # (B,) frame
     return cue_frames.gather(1, top[:, None])[:, 0]
@@ -85,13 +74,9 @@ def selection_rollout(model: nn.Module, audio: torch.Tensor,
                       selection: torch.Tensor) -> torch.Tensor:
     """Attention rollout (Abnar & Zuidema 2020): carry the selection over encoder tokens back to
     the input MFCC frames through every audio transformer layer, each layer's head-averaged
-    attention mixed half and half with the identity for its residual path.
-
-    Shapes: audio ``(B, Ta, F)``, selection ``(B, Ta)`` → ``(B, Ta)`` over input frames.
-    Notebook 05, ``bench/validity.py``.
-    """
-    enc = model.audio_encoder
-    layers = enc.transformer["layers"]
+    attention mixed half and half with the identity for its residual path. Notebook 05.
+    Shapes: audio ``(B, Ta, F)``, selection ``(B, Ta)`` → ``(B, Ta)`` over input frames."""
+    enc, layers = model.audio_encoder, model.audio_encoder.transformer["layers"]
     seen = []  # the first layer's input: CNN features plus time encoding
     hook = layers[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
     enc(audio)
@@ -112,16 +97,12 @@ def selection_rollout(model: nn.Module, audio: torch.Tensor,
 def map_pointing_scores(model: nn.Module, arrays: ClipArrays, idx, batch_size: int = 64) -> dict:
     """Pointing games of TACFN's own maps on the correctly classified clips of ``idx``: the
     selection (over encoder tokens, and rolled back to input frames), the video weight (cell)
-    and its frame (right moment). Masks only score. ``bench/validity.py --maps-only``.
-    """
+    and its frame (right moment). Masks only score. ``bench/validity.py --maps-only``."""
     model, idx, hits, n_correct = model.eval(), np.asarray(idx), {}, 0
-    outputs = predict_arrays(model, arrays, idx, batch_size=batch_size)
-    for start in range(0, len(idx), batch_size):
-        batch = to_batch(arrays, idx[start:start + batch_size])
-        out = _rows(outputs, torch.arange(start, start + len(batch)))
-        keep = (out.logits.argmax(-1) == batch.label).nonzero()[:, 0]
+    for batch, out, correct in _batches(model, arrays, idx, batch_size):
+        keep = correct.nonzero()[:, 0]
         n_correct += len(keep)
-        if not len(keep):  # nothing to score in this batch (as in validity_table)
+        if not len(keep):  # nothing to score in this batch
             continue
         sub = _rows(batch, keep)
         scores = {k.removesuffix("_hit"): v for k, v in _map_scores(out, keep, sub).items()
@@ -144,22 +125,19 @@ def perturbation_curve(model: nn.Module, audio: torch.Tensor, video: torch.Tenso
     """Target probability as the highest-scored units are replaced by the baseline (deletion)
     or restored onto it (insertion). Units are audio frames and video token cells, ranked
     jointly (IG scores share the units of the logit, so the ranking is fair across modalities).
-
     Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)``, target ``(B,)``, audio_scores
-    ``(B, Ta)``, video_scores ``(B, T', H', W')`` → probabilities ``(B, n_steps + 1)``.
-    """
+    ``(B, Ta)``, video_scores ``(B, T', H', W')`` → probabilities ``(B, n_steps + 1)``."""
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode: expected 'deletion' or 'insertion', got {mode!r}")
     B, Ta = audio_scores.shape
     grid, size = tuple(video_scores.shape[1:]), (video.shape[1], video.shape[3], video.shape[4])
     base_a, base_v = explain.make_baselines(baseline, audio, video)
     scores = torch.cat([audio_scores, video_scores.flatten(1)], 1)  # (B, U)
-    U = scores.shape[1]
     rank = scores.argsort(1, descending=True).argsort(1)  # (B, U): 0 = the best unit
     rows, probs = torch.arange(B), []
     with torch.no_grad():
         for k in range(n_steps + 1):
-            top = rank < round(k * U / n_steps)  # (B, U) the k-th share of best units
+            top = rank < round(k * scores.shape[1] / n_steps)  # (B, U) the k-th share of best units
             to_base = (top if mode == "deletion" else ~top).float()
             ma = to_base[:, :Ta, None]  # (B, Ta, 1)
             mv = grid_to_pixels(to_base[:, Ta:].view(B, *grid), size)[:, :, None]  # (B,T,1,H,W)
@@ -198,10 +176,6 @@ class Curve:
     ig_auc: float
     random_auc: float
 
-    @property
-    def auc_ratio(self) -> float:
-        return self.ig_auc / max(self.random_auc, 1e-8)
-
 
 @dataclass(frozen=True)
 class ValidityTable:
@@ -236,11 +210,10 @@ class ValidityTable:
         for mode, c in (("deletion", self.deletion), ("insertion", self.insertion)):
             out.update({f"{mode}_ig_auc": c.ig_auc, f"{mode}_random_auc": c.random_auc,
                         f"{mode}_ig_curve": c.ig, f"{mode}_random_curve": c.random,
-                        f"{mode}_auc_ratio": c.auc_ratio})
-        out.update({f"randomised_{k}": v for k, v in self.randomised.items()})
-        out["modality_ablation_per_class"] = self.modality_ablation_per_class
-        out["modality_ablation_mean"] = self.modality_ablation_mean
-        return out
+                        f"{mode}_auc_ratio": c.ig_auc / max(c.random_auc, 1e-8)})
+        return {**out, **{f"randomised_{k}": v for k, v in self.randomised.items()},
+                "modality_ablation_per_class": self.modality_ablation_per_class,
+                "modality_ablation_mean": self.modality_ablation_mean}
 
 
 def _rows(obj: Batch | FusionOutput, rows: torch.Tensor):
@@ -250,14 +223,21 @@ def _rows(obj: Batch | FusionOutput, rows: torch.Tensor):
                            if isinstance(v, (torch.Tensor, list))})
 
 
+def _batches(model: nn.Module, arrays: ClipArrays, idx: np.ndarray, batch_size: int):
+    """Per batch of clips ``idx``: the Batch, its model output and which clips are correct."""
+    outputs = predict_arrays(model, arrays, idx, batch_size=batch_size)
+    for start in range(0, len(idx), batch_size):
+        batch = to_batch(arrays, idx[start:start + batch_size])
+        out = _rows(outputs, torch.arange(start, start + len(batch)))
+        yield batch, out, out.logits.argmax(-1) == batch.label  # (B,) bool
+
+
 def _map_scores(out: FusionOutput, keep: torch.Tensor, sub: Batch) -> dict[str, torch.Tensor]:
     """Pointing of the model's own maps on the kept clips (``<map>_hit`` / ``<map>_chance``)."""
     scores = {}
-    for name in MAP_MASKS:
-        weights = getattr(out, name)
-        if weights is not None:
-            scores[f"{name}_hit"], scores[f"{name}_chance"] = map_pointing(
-                name, weights[keep], sub, out.video_grid)
+    for name in (n for n in MAPS if getattr(out, n) is not None):
+        scores[f"{name}_hit"], scores[f"{name}_chance"] = map_pointing(
+            name, getattr(out, name)[keep], sub, out.video_grid)
     return scores
 
 
@@ -273,29 +253,14 @@ def _ig_scores(model: nn.Module, sub: Batch, baseline: str, n_steps: int):
                   "completeness": attr.completeness_error}
 
 
-def _curve_scores(model: nn.Module, sub: Batch, units: tuple, baseline: str, steps: int,
-                  n_random: int, gen: torch.Generator) -> dict[str, list[torch.Tensor]]:
-    """Deletion and insertion curves in IG order and in ``n_random`` random orders."""
-    sa, sv = units
-    curves: dict[str, list[torch.Tensor]] = {}
-    for mode in ("deletion", "insertion"):
-        orders = [units] + [(torch.rand(sa.shape, generator=gen),
-                             torch.rand(sv.shape, generator=gen)) for _ in range(n_random)]
-        ig, *random = [perturbation_curve(model, sub.audio, sub.video, sub.label, a, v, baseline,
-                                          mode, steps) for a, v in orders]
-        curves[f"{mode}_ig"], curves[f"{mode}_random"] = [ig], random
-    return curves
-
-
-def _randomised_scores(model: nn.Module, randomised: nn.Module, sub: Batch, units: tuple,
+def _randomised_scores(randomised: nn.Module, sub: Batch, units: tuple,
                        out_weight: torch.Tensor | None, baseline: str, n_steps: int, grid):
     """Model-randomisation check: do IG maps (and TACFN's weights) change with the weights?"""
     r_attr, r_ig = _ig_scores(randomised, sub, baseline, n_steps)
-    ra, rv = unit_scores(r_attr, grid)  # same units as the trained model's
-    trained = torch.cat([units[0], units[1].flatten(1)], 1)  # (b, U)
-    random_units = torch.cat([ra, rv.flatten(1)], 1)
-    scores = {"ig_rank_corr": explain.rank_correlation(trained.abs(), random_units.abs()),
-              "ig_signed_rank_corr": explain.rank_correlation(trained, random_units),
+    joint = lambda a, v: torch.cat([a, v.flatten(1)], 1)  # (b, U): audio frames, then cells
+    trained, rand = joint(*units), joint(*unit_scores(r_attr, grid))  # the same units
+    scores = {"ig_rank_corr": explain.rank_correlation(trained.abs(), rand.abs()),
+              "ig_signed_rank_corr": explain.rank_correlation(trained, rand),
               "ig_audio_pointing": r_ig["ig_audio_hit"], "ig_video_pointing": r_ig["ig_video_hit"]}
     if out_weight is not None:
         with torch.no_grad():
@@ -325,16 +290,14 @@ def _summarise(per_clip: dict[str, list], curves: dict[str, list], n_clips: int,
     """Average the per-clip scores into a :class:`ValidityTable`."""
     mean = lambda key: (float(torch.cat(per_clip[key]).float().mean())
                         if per_clip.get(key) else float("nan"))
+    pointing = lambda name: Pointing(mean(f"{name}_hit"), mean(f"{name}_chance"))
     correct, labels, importance = ablation
-    n_correct = int(correct.sum())
-    maps = {name: Pointing(mean(f"{name}_hit"), mean(f"{name}_chance"))
-            for name in MAP_MASKS if per_clip.get(f"{name}_hit")}
+    maps = {name: pointing(name) for name in MAPS if per_clip.get(f"{name}_hit")}
     per_class = explain.modality_importance_per_class(importance, labels, n_classes)
     return ValidityTable(
-        n_clips=n_clips, accuracy=float(correct.float().mean()), n_correct=n_correct,
-        baseline=baseline, ig_steps=n_steps, maps=maps,
-        ig_audio=Pointing(mean("ig_audio_hit"), mean("ig_audio_chance")),
-        ig_video=Pointing(mean("ig_video_hit"), mean("ig_video_chance")),
+        n_clips=n_clips, accuracy=float(correct.float().mean()), n_correct=int(correct.sum()),
+        baseline=baseline, ig_steps=n_steps, maps=maps, ig_audio=pointing("ig_audio"),
+        ig_video=pointing("ig_video"),
         completeness_errors=torch.cat(per_clip["completeness"]).tolist()
         if per_clip.get("completeness") else [],
         deletion=_mean_curve(curves, "deletion"), insertion=_mean_curve(curves, "insertion"),
@@ -347,25 +310,16 @@ def _summarise(per_clip: dict[str, list], curves: dict[str, list], n_clips: int,
 def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str = "mean",
                    n_steps: int = 64, curve_steps: int = 20, n_random: int = 3,
                    n_randomised: int = 32, batch_size: int = 32, seed: int = 0) -> ValidityTable:
-    """All validity metrics of one model on clips ``idx`` (with ground-truth masks).
-
-    Pointing games, completeness, deletion / insertion and the randomisation check are computed
-    on the correctly classified clips (IG target = the true class); modality ablation on all.
-    ``.to_dict()`` gives the JSON-able table; ``*_chance`` fields give the hit rate of a
-    uniformly random map. Notebook 06, ``bench/validity.py``.
-    """
+    """All validity metrics of one model on clips ``idx`` (with ground-truth masks): pointing,
+    completeness, deletion / insertion and randomisation on the correctly classified clips (IG
+    target = the true class), modality ablation on all. Notebook 06, ``bench/validity.py``."""
     if arrays.audio_mask is None or arrays.video_mask is None:
         raise ValueError("validity_table needs ground-truth audio_mask and video_mask (SynthAV)")
-    model, idx = model.eval(), np.asarray(idx)
+    model, idx, n_rand_left = model.eval(), np.asarray(idx), n_randomised
     gen, randomised = torch.Generator().manual_seed(seed), explain.randomised_copy(model, seed)
     per_clip: dict[str, list] = {}
     curves: dict[str, list] = {}
-    n_rand_left = n_randomised
-    outputs = predict_arrays(model, arrays, idx, batch_size=batch_size)
-    for start in range(0, len(idx), batch_size):
-        batch = to_batch(arrays, idx[start:start + batch_size])
-        out = _rows(outputs, torch.arange(start, start + len(batch)))
-        correct = out.logits.argmax(-1) == batch.label  # (B,)
+    for batch, out, correct in _batches(model, arrays, idx, batch_size):
         ablation = explain.modality_ablation(model, batch.audio, batch.video, batch.label, "zeros")
         _add(per_clip, {"correct": correct, "labels": batch.label, "ablation": ablation})
         keep = correct.nonzero()[:, 0]
@@ -376,11 +330,16 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
         attr, ig = _ig_scores(model, sub, baseline, n_steps)
         _add(per_clip, ig)
         units = unit_scores(attr, out.video_grid)
-        _add(curves, _curve_scores(model, sub, units, baseline, curve_steps, n_random, gen))
+        for mode in ("deletion", "insertion"):  # in IG order and in n_random random orders
+            orders = [units] + [tuple(torch.rand(u.shape, generator=gen) for u in units)
+                                for _ in range(n_random)]
+            ig_curve, *random = [perturbation_curve(model, sub.audio, sub.video, sub.label, a, v,
+                                                    baseline, mode, curve_steps) for a, v in orders]
+            _add(curves, {f"{mode}_ig": [ig_curve], f"{mode}_random": random})
         if n_rand_left > 0:  # sanity check on the first few correct clips
             take = torch.arange(min(n_rand_left, len(keep)))
             weight = None if out.video_weight is None else out.video_weight[keep][take]
-            scores = _randomised_scores(model, randomised, _rows(sub, take),
+            scores = _randomised_scores(randomised, _rows(sub, take),
                                         (units[0][take], units[1][take]), weight, baseline,
                                         n_steps, out.video_grid)
             _add(per_clip, {f"random_{k}": v for k, v in scores.items()})

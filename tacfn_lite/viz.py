@@ -1,6 +1,5 @@
 """Every figure (notebooks 00-09, explorer, ``predict --explain``): arrays or a FusionOutput and an
-optional ``ax``/size in, the Figure out; no ``plt.show()``, no global style or backend edits
-(scripts without a display get matplotlib's own headless fallback)."""
+optional ``ax``/size in, the Figure out; no ``plt.show()``, no global style or backend edits."""
 
 from __future__ import annotations
 
@@ -34,18 +33,15 @@ def standardise_rows(x: np.ndarray) -> np.ndarray:
 
 def plot_clip_grid(arrays: ClipArrays, indices, n_show_frames: int = 8) -> plt.Figure:
     """One row per clip: evenly spaced frames (cue frames outlined in red) and the MFCC image
-    with the ground-truth audio cue window shaded. Notebook 00; README figure.
-    """
+    with the ground-truth audio cue window shaded. Notebook 00; README figure."""
     indices = list(indices)
-    T = arrays.video.shape[1]
-    frames = np.linspace(0, T - 1, n_show_frames).round().astype(int)
+    frames = np.linspace(0, arrays.video.shape[1] - 1, n_show_frames).round().astype(int)
     fig, axes = plt.subplots(len(indices), n_show_frames + 1, squeeze=False,
                              figsize=(1.1 * n_show_frames + 3.2, 1.25 * len(indices)),
                              gridspec_kw={"width_ratios": [1] * n_show_frames + [3]})
     names = arrays.class_names or tuple(str(i) for i in range(8))
     for row, i in enumerate(indices):
-        for col, f in enumerate(frames):
-            ax = axes[row, col]
+        for ax, f in zip(axes[row], frames):
             ax.imshow(arrays.video[i, f])
             ax.set_xticks([]), ax.set_yticks([])
             cue = arrays.video_mask is not None and arrays.video_mask[i, f].any()
@@ -67,20 +63,14 @@ def plot_clip_grid(arrays: ClipArrays, indices, n_show_frames: int = 8) -> plt.F
 
 
 def plot_robustness(rows: list[dict], figsize: tuple[float, float] = (12.0, 3.6)) -> plt.Figure:
-    """Accuracy under a missing or noisy modality, from ``robustness.evaluate_robustness`` rows.
-
-    Panels: audio noise level vs accuracy, video noise level vs accuracy (level 0 = clean), and
-    grouped bars for clean / zeroed / mean-replaced modalities. Notebook 07.
-    """
+    """Accuracy (``robustness.evaluate_robustness`` rows) against audio / video noise level
+    (0 = clean), and bars for clean / zeroed / mean-replaced modalities. Notebook 07."""
     models = list(dict.fromkeys(r["model"] for r in rows))
-    clean = {r["model"]: r["accuracy"] for r in rows if r["kind"] == "clean"}
     fig, axes = plt.subplots(1, 3, figsize=figsize, gridspec_kw={"width_ratios": [1, 1, 1.4]})
     for ax, modality in zip(axes[:2], ("audio", "video")):
-        for m in models:
-            pts = sorted((r["level"], r["accuracy"]) for r in rows
-                         if r["model"] == m and r["kind"] == "noise" and r["modality"] == modality)
-            if m in clean:
-                pts = [(0.0, clean[m])] + pts
+        for m in models:  # the clean row has level 0
+            pts = sorted((r["level"], r["accuracy"]) for r in rows if r["model"] == m and
+                         (r["kind"], r["modality"]) in (("clean", None), ("noise", modality)))
             if pts:
                 ax.plot(*zip(*pts), "o-", label=m, ms=4)
         ax.set(xlabel=f"{modality} noise (× training std)", ylim=(0, 1.02))
@@ -101,14 +91,9 @@ def plot_robustness(rows: list[dict], figsize: tuple[float, float] = (12.0, 3.6)
     return fig
 
 
-# --- explanation maps (notebooks 05 and 06, explorer widget) -------------------------------
-
-
 def upsample_map(weights: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
     """Nearest-neighbour resize of a map to ``size`` (each axis a multiple or not).
-
-    Shapes: e.g. ``(T', H', W')`` → ``(T, H, W)``; ``(Ta,)`` → ``(Ta,)``.
-    """
+    Shapes: e.g. ``(T', H', W')`` → ``(T, H, W)``; ``(Ta,)`` → ``(Ta,)``."""
     weights = np.asarray(weights, dtype=np.float32)
     for axis, n in enumerate(size):  # target position i takes source floor(i * m / n) < m
         weights = np.take(weights, np.arange(n) * weights.shape[axis] // n, axis=axis)
@@ -121,12 +106,11 @@ def plot_audio_map(mfcc: np.ndarray, weights: np.ndarray | None, audio_mask=None
     map ``(Ta, F)`` as a translucent heatmap) and the ground-truth cue window outlined."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 2.2))
     Ta, F = mfcc.shape
-    ax.imshow(standardise_rows(mfcc.T), aspect="auto", origin="lower", cmap="gray",
-              extent=(-0.5, Ta - 0.5, -0.5, F - 0.5))
+    image = dict(aspect="auto", origin="lower", extent=(-0.5, Ta - 0.5, -0.5, F - 0.5))
+    ax.imshow(standardise_rows(mfcc.T), cmap="gray", **image)
     if weights is not None and np.ndim(weights) == 2:
         lim = float(np.abs(weights).max()) or 1.0
-        ax.imshow(np.asarray(weights).T, aspect="auto", origin="lower", cmap="RdBu_r", alpha=0.6,
-                  vmin=-lim, vmax=lim, extent=(-0.5, Ta - 0.5, -0.5, F - 0.5))
+        ax.imshow(np.asarray(weights).T, cmap="RdBu_r", alpha=0.6, vmin=-lim, vmax=lim, **image)
     elif weights is not None:
         w = np.asarray(weights, dtype=np.float32)
         scaled = (w - w.min()) / (np.ptp(w) + 1e-12) * (F - 1)  # map onto the MFCC axis
@@ -143,10 +127,9 @@ def plot_audio_map(mfcc: np.ndarray, weights: np.ndarray | None, audio_mask=None
 def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=None,
                    n_show: int = 8, title: str = "video reinforcement", axes=None,
                    signed: bool = False) -> plt.Figure:
-    """Frames ``(T, H, W, 3)`` with a map overlaid as a heatmap: a token-grid map
-    ``(T', H', W')`` (reinforcement weights) or a pixel map ``(T, H, W)`` (attributions) is
-    resized to the frames. Ground-truth cue pixels are outlined in green; one shared colour
-    scale, so brighter frames got more weight."""
+    """Frames ``(T, H, W, 3)`` overlaid with a token-grid map ``(T', H', W')`` (reinforcement
+    weights) or a pixel map ``(T, H, W)`` (attributions) resized to them, on one colour scale for
+    all frames; ground-truth cue pixels outlined in green."""
     T, H, W = frames.shape[:3]
     show = np.linspace(0, T - 1, n_show).round().astype(int)
     if axes is None:
@@ -183,8 +166,7 @@ def plot_explanation(frames: np.ndarray, mfcc: np.ndarray, video_map, audio_map,
     return fig
 
 
-def plot_clip_explanation(arrays: ClipArrays, i: int, video_map, audio_map,
-                          **kwargs) -> plt.Figure:
+def plot_clip_explanation(arrays: ClipArrays, i: int, video_map, audio_map, **kwargs) -> plt.Figure:
     """:func:`plot_explanation` of clip ``i`` of ``arrays``, its ground truth outlined if stored."""
     truth = lambda mask: None if mask is None else mask[i]
     return plot_explanation(arrays.video[i], np.asarray(arrays.audio[i], np.float32), video_map,
@@ -193,9 +175,7 @@ def plot_clip_explanation(arrays: ClipArrays, i: int, video_map, audio_map,
 
 def clip_maps(out: FusionOutput, row: int, direction: str):
     """The model's own maps of clip ``row`` for ``direction`` as numpy, None where it has none.
-
-    Shapes: → (video ``(T', H', W')``, audio ``(Ta,)``).
-    """
+    Shapes: → (video ``(T', H', W')``, audio ``(Ta,)``)."""
     vmap, amap = (getattr(out, name) for name in DIRECTION_MAPS[direction])
     return (None if vmap is None else vmap[row].cpu().numpy().reshape(out.video_grid),
             None if amap is None else amap[row].cpu().numpy())
@@ -245,8 +225,7 @@ def plot_protocols(result: dict, figsize: tuple[float, float] = (10.0, 3.6)) -> 
               "random clip\nsplit": s["split"]["random"]}
     for i, (name, d) in enumerate(groups.items()):
         vals = 100 * np.asarray(d["values"])
-        ax_p.scatter(np.full(len(vals), i) + np.linspace(-0.08, 0.08, len(vals)), vals, s=18,
-                     color=f"C{i}", alpha=0.7)
+        ax_p.scatter(i + np.linspace(-0.08, 0.08, len(vals)), vals, s=18, color=f"C{i}", alpha=0.7)
         ax_p.errorbar(i + 0.22, 100 * d["mean"], yerr=100 * d["std"], fmt="D", color=f"C{i}",
                       capsize=4)
     ax_p.axhline(100 * s["seeds"]["best_single"], color="0.4", ls=":", lw=1,
@@ -261,10 +240,8 @@ def plot_protocols(result: dict, figsize: tuple[float, float] = (10.0, 3.6)) -> 
 
 def plot_accuracy_bars(accuracies: dict[str, float], ceilings: dict[str, float] | None = None,
                        title: str = "", ax=None) -> plt.Figure:
-    """Bars of test accuracy per model, with dashed lines at the designed ceilings.
-
-    Notebooks 01 (unimodal vs ceiling), 03 (ablations) and 04 (all models).
-    """
+    """Bars of test accuracy per model, with dashed lines at the designed ceilings. Notebooks 01
+    (unimodal vs ceiling), 03 (ablations) and 04 (all models)."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
     bars = ax.bar(list(accuracies), [100 * a for a in accuracies.values()], color="tab:blue",
                   alpha=0.8)
@@ -301,11 +278,8 @@ def plot_learning_curves(histories: dict[str, dict]) -> plt.Figure:
 def plot_weights_over_time(weights: np.ndarray, cue: np.ndarray, step_seconds: float,
                            titles: list[str] | None = None, ylabel: str = "weight") -> plt.Figure:
     """Per-clip weights over time (one panel per clip) with the ground-truth cue shaded; the
-    dotted line is the uniform weight. Notebooks 02 (audio selection) and 03 (video weight
-    summed per frame).
-
-    Shapes: weights ``(B, L)``, cue ``(B, L)`` bool, step ``step_seconds`` between positions.
-    """
+    dotted line is the uniform weight. Notebooks 02 (selection), 03 (video weight per frame).
+    Shapes: weights ``(B, L)``, cue ``(B, L)`` bool, step ``step_seconds`` between positions."""
     B, L = weights.shape
     t = np.arange(L) * step_seconds
     fig, axes = plt.subplots(1, B, figsize=(2.4 * B, 2.0), sharey=True, squeeze=False)
@@ -333,12 +307,11 @@ def explain_prediction(pred: Prediction, checkpoint: str | Path, out_dir: str | 
 
     model, cfg = load_model(checkpoint, device)
     out = Path(out_dir)
-    a, v = clip_inputs(pred.audio, pred.video)
-    target = int(pred.probs.argmax())
-    title = f"{Path(pred.path).name}: {pred.label} (p={pred.probs[target]:.2f})"
+    a, v = (x.to(device) for x in clip_inputs(pred.audio, pred.video))
+    title = f"{Path(pred.path).name}: {pred.label} (p={pred.probs.max():.2f})"
     written = [write_json(out / "prediction.json", pred.to_dict())]
     with torch.no_grad():
-        vmap, amap = clip_maps(model(a.to(device), v.to(device)), 0, cfg.model.direction)
+        vmap, amap = clip_maps(model(a, v), 0, cfg.model.direction)
     if vmap is not None or amap is not None:
         fig = plot_explanation(pred.video, pred.audio, vmap, amap, title=f"attention: {title}",
                                map_names=DIRECTION_MAPS[cfg.model.direction])
@@ -346,8 +319,8 @@ def explain_prediction(pred: Prediction, checkpoint: str | Path, out_dir: str | 
         plt.close(fig)
     else:
         log.info("%s returns no attention maps; only the Captum figure is written", cfg.model.model)
-    attr = attribute(model, a.to(device), v.to(device), torch.tensor([target], device=device),
-                     "ig", "mean", n_steps=ig_steps)
+    target = torch.tensor([int(pred.probs.argmax())], device=device)  # the predicted class
+    attr = attribute(model, a, v, target, "ig", "mean", n_steps=ig_steps)
     fig = plot_explanation(pred.video, pred.audio, attr.video_pixels()[0].cpu().numpy(),
                            attr.audio[0].cpu().numpy(), title=f"integrated gradients: {title}",
                            signed=True, map_names=("IG video", "IG audio"))
@@ -358,9 +331,8 @@ def explain_prediction(pred: Prediction, checkpoint: str | Path, out_dir: str | 
 
 def write_static_explorer(model, arrays: ClipArrays, idx, out_dir: str | Path, dpi: int = 60,
                           direction: str = "audio->video") -> Path:
-    """The report's kernel-free explorer: one PNG per clip (frames with the video map, MFCC with
-    the audio map, ground truth outlined) and ``explorer.json`` (clip, image, prediction, label)
-    that the front page's slider and menu switch between. Notebook 05."""
+    """The report's kernel-free explorer: one :func:`plot_clip_explanation` PNG per clip and
+    ``explorer.json`` (clip, image, prediction, label) for the front page's slider. Notebook 05."""
     out, idx = Path(out_dir), np.asarray(idx)
     res = predict_arrays(model, arrays, idx)
     probs = res.logits.softmax(-1).numpy()

@@ -1,18 +1,17 @@
 """ipywidgets explorer (notebooks 05, 06): pick clip, variant, model, direction and method; see the
-frames and MFCC with their maps, prediction and truth. Outputs are cached per (variant, model) and
-attributions per clip, so moving the slider only redraws."""
+frames and MFCC with their maps, prediction and truth. Cached, so moving the slider only redraws."""
 
 from __future__ import annotations
 
 import html
 import io
-import logging
 from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 from torch import nn
 
 from .checkpoints import load_model
@@ -22,18 +21,14 @@ from .fusion import DIRECTION_MAPS, FusionOutput
 from .inference import predict_arrays
 from .viz import clip_maps, plot_clip_explanation
 
-log = logging.getLogger(__name__)
-
 METHODS = ("attention", "ig", "occlusion")
 
 
 class Explorer:
     """Interactive explorer over ``datasets`` (variant name → ClipArrays) and ``models`` (name →
-    module or checkpoint path). ``indices`` (variant → clip rows) limits the clips shown, e.g.
-    to the test split. Display it with ``display(explorer.widget)`` or just ``explorer``.
-
-    Shapes: every map is drawn over one clip: video ``(T, H, W, 3)``, MFCC ``(Ta, F)``.
-    """
+    module or checkpoint path); ``indices`` (variant → clip rows) limits the clips shown, e.g. to
+    the test split. Display it with ``display(explorer.widget)`` or just ``explorer``.
+    Shapes: every map is drawn over one clip: video ``(T, H, W, 3)``, MFCC ``(Ta, F)``."""
 
     def __init__(self, models: dict[str, nn.Module | str | Path], datasets: dict[str, ClipArrays],
                  indices: dict[str, np.ndarray] | None = None, baseline: str = "mean",
@@ -42,22 +37,19 @@ class Explorer:
             raise ValueError("Explorer needs at least one model and one data set")
         self.models = {name: (load_model(m)[0] if isinstance(m, (str, Path)) else m.eval())
                        for name, m in models.items()}
-        self.datasets = datasets
         self.indices = {v: np.asarray((indices or {}).get(v, np.arange(len(a))))
                         for v, a in datasets.items()}
-        self.baseline, self.ig_steps, self.dpi = baseline, ig_steps, dpi
+        self.datasets, self.baseline, self.ig_steps, self.dpi = datasets, baseline, ig_steps, dpi
         self._outputs: dict[tuple[str, str], FusionOutput] = {}
         self._attributions: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        first = next(iter(datasets))
-        self.sample = widgets.IntSlider(0, 0, len(self.indices[first]) - 1, description="sample",
-                                        continuous_update=False)
-        self.variant = widgets.Dropdown(options=list(datasets), description="variant")
-        self.model = widgets.Dropdown(options=list(self.models), description="model")
-        self.direction = widgets.Dropdown(options=["audio->video", "video->audio"],
-                                          description="direction")
-        self.method = widgets.Dropdown(options=list(METHODS), description="method")
-        self.label = widgets.HTML()
-        self.image = widgets.Image(format="png")
+        self.sample = widgets.IntSlider(0, 0, len(next(iter(self.indices.values()))) - 1,
+                                        description="sample", continuous_update=False)
+        dropdown = lambda name, options: widgets.Dropdown(options=list(options), description=name)
+        self.variant = dropdown("variant", datasets)
+        self.model = dropdown("model", self.models)
+        self.direction = dropdown("direction", ["audio->video", "video->audio"])
+        self.method = dropdown("method", METHODS)
+        self.label, self.image = widgets.HTML(), widgets.Image(format="png")
         for control in (self.sample, self.variant, self.model, self.direction, self.method):
             control.observe(self._on_change, names="value")
         controls = widgets.VBox([widgets.HBox([self.sample, self.variant, self.model]),
@@ -66,15 +58,11 @@ class Explorer:
         self.render()
 
     def _ipython_display_(self):
-        from IPython.display import display
-
         display(self.widget)
 
     def outputs(self, variant: str, model: str) -> FusionOutput:
         """Output of ``model`` on every shown clip of ``variant`` (cached, on the CPU).
-
-        Shapes: logits ``(N, C)``; maps ``(N, Ta)`` / ``(N, N_cells)`` or None.
-        """
+        Shapes: logits ``(N, C)``; maps ``(N, Ta)`` / ``(N, N_cells)`` or None."""
         key = (variant, model)
         if key not in self._outputs:
             self._outputs[key] = predict_arrays(self.models[model], self.datasets[variant],
