@@ -20,20 +20,14 @@ __all__ = ["Batch", "ClipArrays", "ClipDataset", "load_arrays", "make_loaders", 
 def load_arrays(cfg: DataConfig, progress: bool = True) -> ClipArrays:
     """Load the corpus named by ``cfg.name`` (SynthAV is generated and cached on first use)."""
     if cfg.name == "synthav":
-        from .synthetic import load_synthav
-
-        return load_synthav(cfg, progress=progress)
-    if cfg.root is None:
-        raise ValueError(f"data set {cfg.name!r} needs --root pointing at the prepared corpus")
+        return importlib.import_module(".synthetic", __name__).load_synthav(cfg, progress=progress)
     return importlib.import_module(f".{cfg.name}", __name__).load_prepared(cfg)
 
 
 def make_loaders(cfg: RunConfig, arrays: ClipArrays | None = None, progress: bool = True,
                  distributed: bool = False) -> tuple[dict[str, DataLoader], dict]:
-    """Actor-independent train/val/test loaders and the split manifest.
-
-    The training loader shuffles with its own seeded generator (its state is checkpointed).
-    """
+    """Actor-independent train/val/test loaders and the split manifest; the training loader
+    shuffles with its own seeded generator (its state is checkpointed)."""
     arrays = arrays if arrays is not None else load_arrays(cfg.data, progress=progress)
     split = (arrays.meta or {}).get("fixed_split")  # corpora with an official split (IEMOCAP)
     split = ({k: np.asarray(v) for k, v in split.items()} if split

@@ -33,11 +33,8 @@ class Batch:
 
 @dataclass
 class ClipArrays:
-    """Numpy arrays for a whole corpus: what generators and cached shards hold.
-
-    audio ``(N, Ta, F)`` float16/32, video ``(N, T, H, W, 3)`` uint8 (or ``(N, T, Fv)`` float
-    feature vectors for feature corpora such as IEMOCAP), labels/actors ``(N,)``.
-    """
+    """Numpy arrays for a whole corpus: audio ``(N, Ta, F)`` float16/32, video ``(N, T, H, W,
+    3)`` uint8 (or ``(N, T, Fv)`` float features, e.g. IEMOCAP), labels/actors ``(N,)``."""
 
     audio: np.ndarray
     video: np.ndarray
@@ -65,10 +62,9 @@ class ClipArrays:
         return len(self.labels)
 
     def subset(self, idx: np.ndarray) -> ClipArrays:
+        rows = ("audio", "video", "labels", "actors", "clip_ids", "audio_mask", "video_mask")
         pick = lambda a: None if a is None else a[idx]
-        return ClipArrays(self.audio[idx], self.video[idx], self.labels[idx], self.actors[idx],
-                          self.clip_ids[idx], pick(self.audio_mask), pick(self.video_mask),
-                          self.class_names, self.meta)
+        return replace(self, **{k: pick(getattr(self, k)) for k in rows})
 
 
 def to_batch(arrays: ClipArrays, idx: np.ndarray | list[int]) -> Batch:
@@ -77,8 +73,7 @@ def to_batch(arrays: ClipArrays, idx: np.ndarray | list[int]) -> Batch:
     video = torch.from_numpy(np.ascontiguousarray(arrays.video[idx]))  # (B, T, H, W, 3) uint8
     # feature corpora: (B, T, Fv) float vectors, passed as they are; frames → (B, T, 3, H, W)
     video = video.float() if video.ndim == 3 else video.permute(0, 1, 4, 2, 3).float().div_(255.0)
-    # (B, Ta, F) float32
-    audio = torch.from_numpy(np.ascontiguousarray(arrays.audio[idx], dtype=np.float32))
+    audio = torch.from_numpy(np.ascontiguousarray(arrays.audio[idx], np.float32))  # (B, Ta, F)
     mask = lambda a: None if a is None else torch.from_numpy(np.asarray(a[idx]))
     return Batch(audio, video, torch.from_numpy(np.asarray(arrays.labels[idx], dtype=np.int64)),
                  [str(c) for c in arrays.clip_ids[idx]], mask(arrays.audio_mask),
@@ -114,6 +109,5 @@ class ClipDataset(Dataset):
 
 
 def collate_batches(batch: Batch) -> Batch:
-    """``collate_fn`` for :class:`ClipDataset`: the DataLoader fetches each batch whole with
-    ``__getitems__``, so there is nothing left to collate."""
+    """``collate_fn`` for :class:`ClipDataset`, whose ``__getitems__`` already built the batch."""
     return batch

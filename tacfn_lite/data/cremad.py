@@ -1,6 +1,5 @@
-"""CREMA-D (Cao et al. 2014, DESIGN §4): 91 actors, 6 emotions, ``AudioWAV/*.wav`` (16 kHz; the
-flv's MP3 starts ~50 ms later) + ``VideoFlash/*.flv``, named ``ActorID_Sentence_Emotion_Level``;
-6 actor-independent folds of ~15, Haar-cascade faces (else a centre crop). docs/real-data.md."""
+"""CREMA-D (Cao et al. 2014, DESIGN §4): 91 actors, 6 emotions, ``AudioWAV/*.wav`` (16 kHz) +
+``VideoFlash/*.flv``, 6 actor-independent folds of ~15, Haar-cascade faces. docs/real-data.md."""
 
 from __future__ import annotations
 
@@ -38,10 +37,9 @@ def parse_name(path: str | Path) -> CremaName:
         raise ValueError(f"{path}: not a CREMA-D name (expected ActorID_Sentence_Emotion_Level, "
                          "e.g. 1001_DFA_ANG_XX)")
     actor, sentence, emotion, level = m.groups()
-    checks = (("actor", actor, [str(a) for a in range(1001, 1092)]),
-              ("sentence", sentence, SENTENCES), ("emotion", emotion, tuple(EMOTIONS)),
-              ("level", level, LEVELS))
-    for field, value, allowed in checks:
+    for field, value, allowed in (("actor", actor, [str(a) for a in range(1001, 1092)]),
+                                  ("sentence", sentence, SENTENCES),
+                                  ("emotion", emotion, tuple(EMOTIONS)), ("level", level, LEVELS)):
         if value not in allowed:
             shown = "1001..1091" if field == "actor" else sorted(allowed)
             raise ValueError(f"{path}: field {field}={value!r} is not one of {shown}")
@@ -55,10 +53,8 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
     wav_dir, flv_dir = root / "AudioWAV", root / "VideoFlash"
     for folder in (wav_dir, flv_dir):
         if not folder.is_dir():
-            raise ValueError(f"{folder}: CREMA-D folder not found "
-                             "(expected AudioWAV/ and VideoFlash/)")
+            raise ValueError(f"{folder}: CREMA-D folder not found (need AudioWAV/ and VideoFlash/)")
     skipped, skip = skip_recorder(strict)
-
     wavs = {p.stem: p for p in sorted(wav_dir.glob("*.wav"))}
     flvs = {p.stem: p for p in sorted(flv_dir.glob("*.flv"))}
     items = []
@@ -79,8 +75,7 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
     return items, skipped
 
 
-# The corpus's entry points, ``prepare(root, out_dir, cfg, strict=, force=) -> report`` and
-# ``load_prepared(cfg) -> ClipArrays``: the shared audio-video pipeline with this scan.
+# Entry points prepare(root, out_dir, cfg, strict=, force=) and load_prepared(cfg), via this scan
 prepare = partial(prepare_av, "cremad", scan, class_names=CLASS_NAMES,
                   protocol="6 emotions, all levels")
 load_prepared = partial(load_prepared_corpus, corpus="cremad")

@@ -1,6 +1,5 @@
-"""SynthAV clips in real corpus layouts (``tacfn-lite export``), so the real pipelines run end to
-end in tests: RAVDESS (mp4 H.264 + AAC, ``03-`` wav with a LIST chunk, 712-column OpenFace CSV)
-and CREMA-D (16 kHz wav + flv). docs/real-data.md."""
+"""SynthAV clips in real corpus layouts (``tacfn-lite export``) so the real pipelines run end to
+end in tests: RAVDESS (mp4, wav, OpenFace CSV) and CREMA-D (wav + flv). docs/real-data.md."""
 
 from __future__ import annotations
 
@@ -47,9 +46,8 @@ def synth_wave(arrays: ClipArrays, row: int) -> np.ndarray:
 
 def write_av(path: str | Path, frames: np.ndarray | None, fps, wave: np.ndarray | None, sr: int,
              fmt: str = "mp4", info: bool = True) -> Path:
-    """Mux frames ``(T, H, W, 3)`` uint8 and a mono track (either may be ``None``): mp4 = H.264
-    + AAC, flv = FLV1 + MP3, wav = 16-bit PCM; ``info=False`` leaves out the muxer's name (in
-    a wav, the LIST/INFO chunk that RAVDESS files have before ``data``)."""
+    """Mux frames ``(T, H, W, 3)`` uint8 and/or a mono track: mp4 = H.264 + AAC, flv = FLV1 + MP3,
+    wav = 16-bit PCM; ``info=False`` drops the muxer's name (the LIST chunk RAVDESS wavs have)."""
     vcodec, acodec, sample_fmt = CODECS[fmt]
     if wave is not None:
         wave = ((np.clip(wave, -1, 1) * 32767).round().astype(np.int16) if sample_fmt == "s16"
@@ -61,8 +59,7 @@ def write_av(path: str | Path, frames: np.ndarray | None, fps, wave: np.ndarray 
             if frames is not None:
                 vs = c.add_stream(vcodec, rate=fps)
                 vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-                if fmt == "mp4":
-                    vs.options = {"crf": "16", "preset": "veryfast"}
+                vs.options = {"crf": "16", "preset": "veryfast"} if fmt == "mp4" else {}
             a = c.add_stream(acodec, rate=sr, layout="mono") if wave is not None else None
             c.start_encoding()  # the header, even for an empty file
             if frames is not None:
@@ -88,14 +85,12 @@ def landmark_header() -> list[str]:
     lmk = [f"{a}_{i}" for a in ("x", "y", "X", "Y", "Z") for i in range(68)]
     pdm = ["p_scale", "p_rx", "p_ry", "p_rz", "p_tx", "p_ty"] + [f"p_{i}" for i in range(34)]
     aus = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26)
-    au_r = [f"AU{u:02d}_r" for u in (*aus, 45)]
-    au_c = [f"AU{u:02d}_c" for u in (*aus, 28, 45)]
-    return ["frame", "timestamp", "confidence", *gaze, *eye, *pose, *lmk, *pdm, *au_r, *au_c]
+    return ["frame", "timestamp", "confidence", *gaze, *eye, *pose, *lmk, *pdm,
+            *(f"AU{u:02d}_r" for u in (*aus, 45)), *(f"AU{u:02d}_c" for u in (*aus, 28, 45))]
 
 
 def face_template() -> np.ndarray:
-    """68 landmark positions ``(68, 2)`` spanning exactly the unit square (jaw, brows, nose,
-    eyes, mouth in the iBUG order)."""
+    """68 landmarks ``(68, 2)`` in iBUG order (jaw, brows, nose, eyes, mouth) in the unit square."""
     th = np.linspace(0, np.pi, 17)
     jaw = np.stack([0.5 - 0.5 * np.cos(th), 0.3 + 0.7 * np.sin(th)], 1)
     bx = np.linspace(0.1, 0.42, 5)
@@ -133,17 +128,15 @@ def place_face(video: np.ndarray, duration: float, fps, canvas: tuple[int, int],
                shift: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int, int]]:
     """SynthAV frames ``(T, S, S, 3)`` → frames at ``fps`` on a ``(W, H)`` canvas, the face
     enlarged ``scale``× and moved by ``shift``; returns frames and the face square."""
-    T, S = video.shape[:2]
-    W, H = canvas
+    (T, S), (W, H) = video.shape[:2], canvas
     side = S * scale
     left = int(np.clip((W - side) // 2 + shift[0], 0, W - side))
     top = int(np.clip((H - side) // 2 + shift[1], 0, H - side))
     n_out = int(round(duration * float(fps)))
     src = np.minimum((np.arange(n_out) / float(fps) * T / duration).astype(int), T - 1)
-    grad = np.linspace(60, 140, W, dtype=np.float32)[None, :, None]
-    bg = np.broadcast_to(grad, (H, W, 3)).astype(np.uint8)
+    grad = np.linspace(60, 140, W, dtype=np.float32)[None, :, None]  # background, left to right
+    out = np.broadcast_to(grad, (n_out, H, W, 3)).astype(np.uint8)
     big = [cv2.resize(f, (side, side), interpolation=cv2.INTER_NEAREST) for f in video]
-    out = np.repeat(bg[None], n_out, 0)
     for k, s in enumerate(src):
         out[k, top:top + side, left:left + side] = big[s]
     return out, (left, top, side)
@@ -163,22 +156,16 @@ def _pick(arrays: ClipArrays, actors, per_class: int) -> list[tuple[int, int, in
 def export_ravdess(arrays: ClipArrays, out_dir: str | Path, *, actors=None, per_class: int = 1,
                    fps=RAVDESS_FPS, canvas: tuple[int, int] = (160, 120), scale: int = 2,
                    sample_rate: int = 48000, landmarks: bool = True) -> list[dict]:
-    """Write SynthAV clips in the RAVDESS layout; returns one record per clip written.
-
-    Up to ``per_class`` clips per (actor, class), named by (intensity, statement, repetition):
-    at most 4 neutral (normal intensity only), 8 of the others. ``canvas``/``scale`` put the face
-    off-centre in a larger frame so cropping matters; landmarks span the face square shrunk by
-    the crop margin.
-    """
-    out = Path(out_dir)
-    cfg = synth_config(arrays)
+    """Write up to ``per_class`` clips per (actor, class) in the RAVDESS layout, the face off-centre
+    in a larger ``canvas`` so cropping matters; returns one record per clip written."""
+    out, cfg = Path(out_dir), synth_config(arrays)
     combos = [f"{i}-{s}-{r}" for i in ("01", "02") for s in ("01", "02") for r in ("01", "02")]
     written = []
     for row, actor, label, k in _pick(arrays, actors, per_class):
         options = combos[:4] if label == 0 else combos  # (intensity, statement, repetition)
         if k >= len(options):
-            raise ValueError(f"per_class={per_class}: RAVDESS names allow {len(options)} clips "
-                             f"of class {label} per actor")
+            raise ValueError(f"per_class={per_class}: RAVDESS names allow {len(options)} "
+                             f"clips of class {label} per actor")
         key = f"01-{label + 1:02d}-{options[k]}-{actor:02d}"
         folder = out / f"Actor_{actor:02d}"
         wave = librosa.resample(synth_wave(arrays, row), orig_sr=cfg.sample_rate,
@@ -189,7 +176,7 @@ def export_ravdess(arrays: ClipArrays, out_dir: str | Path, *, actors=None, per_
         write_av(folder / f"01-{key}.mp4", frames, fps, wave, sample_rate)
         write_av(folder / f"03-{key}.wav", None, None, wave, sample_rate, "wav")
         if landmarks:
-            inner = side / (1 + 2 * FACE_MARGIN)
+            inner = side / (1 + 2 * FACE_MARGIN)  # the crop grows landmark boxes
             box = (left + (side - inner) / 2, top + (side - inner) / 2, inner)
             write_landmark_csv(folder / f"01-{key}.csv", [box] * len(frames), fps)
         written.append({"row": row, "key": key, "label": label, "actor": actor,
@@ -200,15 +187,12 @@ def export_ravdess(arrays: ClipArrays, out_dir: str | Path, *, actors=None, per_
 def export_cremad(arrays: ClipArrays, out_dir: str | Path, *, actors=None, per_class: int = 1,
                   fps: int = 30, canvas: tuple[int, int] = (120, 90), scale: int = 2) -> list[dict]:
     """Write SynthAV clips of the 6 CREMA-D emotions as ``AudioWAV/*.wav`` (16 kHz 16-bit mono)
-    and ``VideoFlash/*.flv`` (FLV1 video + MP3 track; the originals are VP6, which FFmpeg can
-    decode but not encode). Names: ``{1000 + actor}_{sentence}_{emotion}_XX``."""
-    out = Path(out_dir)
-    cfg = synth_config(arrays)
+    and ``VideoFlash/*.flv`` (FLV1 + MP3: FFmpeg cannot encode the originals' VP6)."""
+    out, cfg = Path(out_dir), synth_config(arrays)
     code_of = {name: code for code, name in EMOTIONS.items()}
-    names = list(arrays.class_names)
     written = []
     for row, actor, label, k in _pick(arrays, actors, per_class):
-        emotion = names[label]
+        emotion = arrays.class_names[label]
         if emotion not in code_of:
             continue  # calm and surprised are not CREMA-D emotions
         stem = f"{1000 + actor}_{SENTENCES[k % len(SENTENCES)]}_{code_of[emotion]}_XX"

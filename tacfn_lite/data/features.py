@@ -1,6 +1,5 @@
-"""The one implementation of features for SynthAV, the real corpora and ``predict``: librosa
-MFCC frames and face crops (OpenFace landmarks → OpenCV Haar cascade → centre crop).
-docs/real-data.md."""
+"""Features for SynthAV, the real corpora and ``predict``: librosa MFCC frames and face crops
+(OpenFace landmarks → OpenCV Haar cascade → centre crop). docs/real-data.md."""
 
 from __future__ import annotations
 
@@ -16,8 +15,10 @@ from ..config import DataConfig
 
 log = logging.getLogger(__name__)
 
+FACE_MARGIN = 0.15  # landmark / detector box grown by this fraction on each side
+MIN_CONFIDENCE = 0.5  # OpenFace rows below this use the clip's median box
 
-# ----------------------------------------------------------------------------- audio
+
 def audio_features(wave: np.ndarray, cfg: DataConfig) -> np.ndarray:
     """MFCC frames ``(Ta, F)`` via librosa (n_fft = 2 hops, Hann window, centred frames)."""
     mfcc = librosa.feature.mfcc(y=wave, sr=cfg.sample_rate, n_mfcc=cfg.n_mfcc,
@@ -31,22 +32,12 @@ def mfcc_window(wave: np.ndarray, sr: int, t0: float, cfg: DataConfig) -> np.nda
         wave = librosa.resample(wave, orig_sr=sr, target_sr=cfg.sample_rate)
     n, start = int(round(cfg.sample_rate * cfg.duration)), int(round(t0 * cfg.sample_rate))
     seg = wave[start:start + n]
-    seg = np.pad(seg, (0, n - len(seg)))
-    return audio_features(seg.astype(np.float32), cfg)
-
-
-# ----------------------------------------------------------------------------- faces
-FACE_MARGIN = 0.15  # landmark / detector box grown by this fraction on each side
-MIN_CONFIDENCE = 0.5  # OpenFace rows below this use the clip's median box
+    return audio_features(np.pad(seg, (0, n - len(seg))).astype(np.float32), cfg)
 
 
 def read_landmarks(path: str | Path) -> dict[int, tuple[np.ndarray, float]]:
-    """OpenFace 2.x CSV → {frame number: (points (68, 2) in pixels, confidence)}.
-
-    Columns are selected by name (``frame``, ``confidence``, ``x_0..x_67``, ``y_0..y_67``);
-    names are stripped, so files written with ", " separators also parse.
-    """
-    path = Path(path)
+    """OpenFace 2.x CSV → {frame number: (points (68, 2) in pixels, confidence)}. Columns are
+    selected by stripped name (``frame``, ``confidence``, ``x_0..x_67``, ``y_0..y_67``)."""
     try:
         with open(path, encoding="utf-8") as fh:
             header = [h.strip() for h in fh.readline().split(",")]
@@ -55,8 +46,7 @@ def read_landmarks(path: str | Path) -> dict[int, tuple[np.ndarray, float]]:
         raise ValueError(f"{path}: unreadable landmark CSV ({exc})") from exc
     col = {name: i for i, name in enumerate(header)}
     need = ["frame", "confidence"] + [f"{a}_{i}" for a in "xy" for i in range(68)]
-    missing = [n for n in need if n not in col]
-    if missing:
+    if missing := [n for n in need if n not in col]:
         raise ValueError(f"{path}: landmark CSV lacks columns {missing[:4]}")
     if rows.shape[1] != len(header):
         raise ValueError(f"{path}: rows have {rows.shape[1]} values, header has {len(header)}")
@@ -90,8 +80,7 @@ def face_cascade():
 def haar_box(frames: np.ndarray) -> tuple[int, int, int] | None:
     """One face box for a clip from the Haar cascade (median of the largest detection over a
     few frames), or ``None`` when no face is found or no cascade is available."""
-    cascade = face_cascade()
-    if cascade is None:
+    if (cascade := face_cascade()) is None:
         return None
     H, W = frames.shape[1:3]
     scale = min(1.0, 480 / max(H, W))
@@ -102,20 +91,15 @@ def haar_box(frames: np.ndarray) -> tuple[int, int, int] | None:
         if len(det):
             x, y, w, h = max(det, key=lambda d: d[2] * d[3]) / scale
             found.append((x, y, x + w, y + h))
-    if not found:
-        return None
-    return square_box(*np.median(np.array(found), 0), W, H, margin=0.05)
+    return square_box(*np.median(np.array(found), 0), W, H, margin=0.05) if found else None
 
 
 def crop_faces(frames: np.ndarray, numbers: np.ndarray, landmarks: Path | None,
                size: int) -> tuple[np.ndarray, str]:
-    """Face-cropped clip ``(T, size, size, 3)`` uint8 and the method used.
-
-    Landmarks (per frame, low-confidence rows take the clip's median box) when a CSV is given,
-    else the Haar cascade, else a centre crop.
-    """
+    """Face-cropped clip ``(T, size, size, 3)`` uint8 and the method: landmarks when a CSV is given
+    (low-confidence rows take the clip's median box), else the Haar cascade, else a centre crop."""
     T, H, W = frames.shape[:3]
-    boxes, method = None, "centre"
+    boxes = None
     if landmarks is not None:
         table = read_landmarks(landmarks)
         rows = [table.get(int(n)) for n in numbers]
@@ -129,9 +113,8 @@ def crop_faces(frames: np.ndarray, numbers: np.ndarray, landmarks: Path | None,
             log.warning("%s: no confident landmark rows for the sampled frames", landmarks)
     if boxes is None:
         box = haar_box(frames)
-        method = "haar" if box is not None else "centre"
-        box = box or square_box(0, 0, W, H, W, H, margin=0.0)
-        boxes = [box] * T
+        method = "centre" if box is None else "haar"
+        boxes = [box or square_box(0, 0, W, H, W, H, margin=0.0)] * T
     out = np.stack([cv2.resize(img[t:t + s, x:x + s], (size, size), interpolation=cv2.INTER_AREA)
                     for img, (x, t, s) in zip(frames, boxes)])
     return out, method

@@ -1,10 +1,10 @@
-"""Leakage checks (DESIGN §4, notebook 09; ``tacfn-lite check-splits``, and before every training):
-no actor, utterance (one recording, e.g. a RAVDESS ``01-`` mp4 and its ``03-`` wav), clip or file
-content may be shared by train, validation and test."""
+"""Leakage checks (DESIGN §4, notebook 09; ``tacfn-lite check-splits`` and every training): no
+actor, utterance (one recording: an mp4 and its wav), clip or content is shared by two splits."""
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from ..io import read_json
 
-KINDS = ("actor", "utterance", "content", "clip")
+KINDS = {"actor": "actor", "utterance": "utterance", "content": "content_hash", "clip": None}
 
 
 @dataclass(frozen=True)
@@ -24,46 +24,25 @@ class Overlap:
     clips: dict[str, list[str]]  # split name → clips holding the key there
 
     def describe(self, max_clips: int = 3) -> str:
-        parts = []
-        for split, clips in self.clips.items():
-            shown = ", ".join(clips[:max_clips]) + (" …" if len(clips) > max_clips else "")
-            parts.append(f"{split} [{shown}]" if clips else split)
+        more = lambda clips: " …" if len(clips) > max_clips else ""
+        parts = [f"{split} [{', '.join(clips[:max_clips])}{more(clips)}]" if clips else split
+                 for split, clips in self.clips.items()]
         return f"{self.kind} {self.key} is in " + " and ".join(parts)
 
 
 def clip_fields(arrays) -> dict[str, dict]:
-    """Per-clip fields of a ``ClipArrays`` for a manifest: ``{clip_id: {"actor": int,
-    "content_hash": str (of the decoded audio + video), ...}}``. Fields a loader supplies in
-    ``arrays.meta["clip_fields"]`` (``utterance``, a source-file hash) are kept."""
+    """Per-clip manifest fields ``{clip_id: {"actor", "content_hash" (of audio + video), ...}}``
+    of a ``ClipArrays``; fields a loader supplies in ``arrays.meta["clip_fields"]`` are kept."""
     given = (arrays.meta or {}).get("clip_fields") or {}
     out = {}
-    for i, cid in enumerate(arrays.clip_ids):
-        cid = str(cid)
-        fields = dict(given.get(cid, {}))
+    for i, cid in enumerate(map(str, arrays.clip_ids)):
+        fields = out[cid] = dict(given.get(cid, {}))
         fields.setdefault("actor", int(arrays.actors[i]))
         if "content_hash" not in fields:
-            h = hashlib.blake2b(digest_size=12)
-            h.update(np.ascontiguousarray(arrays.audio[i]).tobytes())
-            h.update(np.ascontiguousarray(arrays.video[i]).tobytes())
-            fields["content_hash"] = h.hexdigest()
-        out[cid] = fields
+            blob = b"".join(np.ascontiguousarray(a[i]).tobytes()
+                            for a in (arrays.audio, arrays.video))
+            fields["content_hash"] = hashlib.blake2b(blob, digest_size=12).hexdigest()
     return out
-
-
-def _collect(manifest: dict, kind: str) -> dict[str, dict[str, list[str]]]:
-    """key → split → clips with that key, for one kind of key."""
-    fields = manifest.get("clip_fields") or {}
-    field_name = {"utterance": "utterance", "content": "content_hash", "actor": "actor"}.get(kind)
-    table: dict[str, dict[str, list[str]]] = {}
-    for split, body in manifest["splits"].items():
-        for cid in body.get("clips", []):
-            key = cid if kind == "clip" else fields.get(cid, {}).get(field_name)
-            if key is not None:
-                table.setdefault(str(key), {}).setdefault(split, []).append(cid)
-        if kind == "actor":  # actors listed per split count even without per-clip fields
-            for actor in body.get("actors", []):
-                table.setdefault(str(actor), {}).setdefault(split, [])
-    return table
 
 
 def find_overlaps(manifest: dict, source: str = "manifest") -> list[Overlap]:
@@ -78,21 +57,28 @@ def find_overlaps(manifest: dict, source: str = "manifest") -> list[Overlap]:
     """
     if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict):
         raise ValueError(f"{source}: expected a JSON object with a 'splits' mapping")
-    found = []
-    for kind in KINDS:
-        for key, by_split in _collect(manifest, kind).items():
-            if len(by_split) > 1:
-                found.append(Overlap(kind, key, {s: by_split[s] for s in sorted(by_split)}))
-    return sorted(found, key=lambda o: (KINDS.index(o.kind), o.key))
+    fields, found = manifest.get("clip_fields") or {}, []
+    for kind, field_name in KINDS.items():  # field_name: what clip_fields calls the key
+        table: dict[str, dict[str, list[str]]] = {}  # key → split → clips with that key
+        for split, body in manifest["splits"].items():
+            for cid in body.get("clips", []):
+                key = cid if kind == "clip" else fields.get(cid, {}).get(field_name)
+                if key is not None:
+                    table.setdefault(str(key), {}).setdefault(split, []).append(cid)
+            if kind == "actor":  # actors listed per split count even without per-clip fields
+                for actor in body.get("actors", []):
+                    table.setdefault(str(actor), {}).setdefault(split, [])
+        found += [Overlap(kind, key, {s: by_split[s] for s in sorted(by_split)})
+                  for key, by_split in table.items() if len(by_split) > 1]
+    return sorted(found, key=lambda o: (list(KINDS).index(o.kind), o.key))
 
 
 def check_manifest(manifest: dict, source: str = "manifest", max_listed: int = 10) -> None:
     """Raise ``ValueError`` naming what the splits share; return quietly when they share nothing."""
-    overlaps = find_overlaps(manifest, source)
-    if not overlaps:
+    if not (overlaps := find_overlaps(manifest, source)):
         return
-    counts = {k: sum(o.kind == k for o in overlaps) for k in KINDS}
-    head = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in counts.items() if n)
+    counts = Counter(o.kind for o in overlaps)  # in KINDS order: overlaps are sorted by kind
+    head = ", ".join(f"{n} {k}{'s' * (n > 1)}" for k, n in counts.items())
     lines = [o.describe() for o in overlaps[:max_listed]]
     if len(overlaps) > max_listed:
         lines.append(f"… and {len(overlaps) - max_listed} more")
@@ -108,8 +94,7 @@ def check_splits(path: str | Path) -> dict:
     manifest = read_json(path, "manifest")
     check_manifest(manifest, source=str(path))
     fields = manifest.get("clip_fields") or {}
-    checked = [k for k, f in (("utterance", "utterance"), ("content", "content_hash"))
-               if any(f in v for v in fields.values())]
+    checked = [k for k in ("utterance", "content") if any(KINDS[k] in v for v in fields.values())]
     return {"manifest": str(path), "hash": manifest.get("hash"),
             "splits": {s: {"actors": len(b.get("actors", [])), "clips": len(b.get("clips", []))}
                        for s, b in manifest["splits"].items()},

@@ -1,6 +1,5 @@
 """Shared helpers for real audio-video corpora (DESIGN §4): PyAV decoding, one clip → features,
-and reading the shard cache (``prepared.json`` + ``shards-<hash>/shard-NNNNN.npz``) that
-``prepare.py`` writes. Formats: docs/real-data.md."""
+and reading the shard cache that ``prepare.py`` writes (formats: docs/real-data.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import importlib
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,20 +28,21 @@ FORMAT = "tacfn-lite-prepared/1"
 SETTING_KEYS = ("n_frames", "image_size", "sample_rate", "duration", "n_mfcc", "hop_length")
 
 
-# ----------------------------------------------------------------------------- decoding
-def _open(path: Path):
+def _open(path: Path, kind: str):
+    """The container at ``path``; ``ValueError`` naming the file unless it has a ``kind`` stream."""
     try:
-        return av.open(str(path))
+        c = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
         raise ValueError(f"{path}: unreadable media file ({exc})") from exc
+    if not getattr(c.streams, kind):
+        c.close()
+        raise ValueError(f"{path}: no {kind} stream")
+    return c
 
 
 def video_length(path: str | Path) -> float:
     """Seconds of the first video stream (stream metadata, else container, else packets)."""
-    path = Path(path)
-    with _open(path) as c:
-        if not c.streams.video:
-            raise ValueError(f"{path}: no video stream")
+    with _open(path, "video") as c:
         s = c.streams.video[0]
         rate = float(s.average_rate or s.guessed_rate or 30)
         if s.frames:
@@ -54,32 +55,24 @@ def video_length(path: str | Path) -> float:
 
 
 def decode_video(path: str | Path, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Frames on screen at ``times`` (seconds from the first frame), decoded with PyAV.
-
-    Returns frames ``(T, H, W, 3)`` uint8 RGB and their 1-based frame numbers ``(T,)`` (the
-    ``frame`` column of an OpenFace CSV). Packets that fail to decode are skipped and counted;
-    ``ValueError`` naming the file when there is no video stream or no frame decodes.
-    """
-    path, times = Path(path), np.asarray(times, dtype=float)
+    """Frames ``(T, H, W, 3)`` uint8 RGB on screen at ascending ``times`` (seconds from the first
+    frame) and their 1-based frame numbers ``(T,)`` (an OpenFace CSV's ``frame``). Bad packets
+    are skipped and counted; ``ValueError`` naming the file when no frame decodes."""
+    times = np.asarray(times, dtype=float)
     out: list[np.ndarray | None] = [None] * len(times)
     numbers = np.zeros(len(times), dtype=np.int64)
     prev, t_first, k, j, bad = None, None, 0, 0, 0  # prev = (frame number, av frame)
-    with _open(path) as c:
-        if not c.streams.video:
-            raise ValueError(f"{path}: no video stream")
+    with _open(path, "video") as c:
         c.streams.video[0].thread_type = "AUTO"  # FFmpeg frame/slice threads
         packets = c.demux(c.streams.video[0])
-        while True:
+        while bad <= 100:
             try:
                 packet = next(packets, None)
                 if packet is None:
                     break
                 decoded = packet.decode()
             except av.error.FFmpegError:  # a bad packet, or a container cut short
-                bad += 1
-                if bad > 100:
-                    break
-                continue
+                bad, decoded = bad + 1, []
             for frame in decoded:
                 k += 1
                 t = float(frame.time if frame.time is not None else k)
@@ -102,12 +95,9 @@ def decode_video(path: str | Path, times: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Mono float32 samples and their rate from any audio file or track PyAV can read."""
-    path = Path(path)
     chunks = []
     try:
-        with _open(path) as c:
-            if not c.streams.audio:
-                raise ValueError(f"{path}: no audio stream")
+        with _open(path, "audio") as c:
             s = c.streams.audio[0]
             rate = s.rate or s.codec_context.sample_rate
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
@@ -124,20 +114,16 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def clip_window(length: float, cfg: DataConfig) -> tuple[float, np.ndarray]:
-    """Start ``t0`` of the centred ``cfg.duration`` window and the frame times sampled in it.
-
-    Frames sit at the centres of ``n_frames`` equal steps, so ``video_rate = n_frames /
-    duration`` holds and audio token and video frame times share one clock (DESIGN §1).
-    """
+    """Start ``t0`` of the centred ``cfg.duration`` window and its frame times: the centres of
+    ``n_frames`` equal steps, so audio tokens and frames share one clock (DESIGN §1)."""
     t0 = max(0.0, (length - cfg.duration) / 2)
     return t0, t0 + (np.arange(cfg.n_frames) + 0.5) * cfg.duration / cfg.n_frames
 
 
 def featurise_clip(video: Path, audio: Path, landmarks: Path | None, cfg: DataConfig
                    ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """One clip the way ``prepare`` and ``predict`` make it: the centred ``cfg.duration``
-    window, face crops and MFCC. Returns mfcc ``(Ta, F)``, faces ``(T, S, S, 3)`` uint8 and
-    ``{"crop", "window_start", "sample_rate_in"}``; every error names the file at fault."""
+    """One clip as ``prepare`` and ``predict`` make it (centred window): mfcc ``(Ta, F)``, faces
+    ``(T, S, S, 3)`` uint8 and ``{"crop", "window_start", "sample_rate_in"}``; errors name files."""
     t0, times = clip_window(video_length(video), cfg)
     frames, numbers = decode_video(video, times)  # (T, H, W, 3) at native size
     faces, method = crop_faces(frames, numbers, landmarks, cfg.image_size)
@@ -146,7 +132,6 @@ def featurise_clip(video: Path, audio: Path, landmarks: Path | None, cfg: DataCo
     return mfcc_window(wave, sr, t0, cfg), faces, info
 
 
-# ----------------------------------------------------------------------------- shard cache
 @dataclass
 class Clip:
     """One processed clip: features plus what the manifest records about it."""
@@ -160,9 +145,8 @@ class Clip:
 
 
 def process_clip(item: dict, root: Path, cfg: DataConfig) -> Clip:
-    """Featurise one clip a corpus ``scan`` listed (``clip_id``, ``label``, ``actor``,
-    ``fields``, ``files``: video, audio, optional landmarks) and keep, for the manifest, its
-    files relative to ``root`` with their hashes; every error names the file at fault."""
+    """Featurise one clip a corpus ``scan`` listed (``clip_id``, ``label``, ``actor``, ``fields``,
+    ``files``) and record its files relative to ``root`` with their hashes; errors name the file."""
     files = item["files"]
     mfcc, faces, info = featurise_clip(files["video"], files["audio"], files.get("landmarks"), cfg)
     record = {"clip_id": item["clip_id"],
@@ -184,16 +168,15 @@ def default_cache(root: str | Path, cfg: DataConfig, corpus: str,
     return Path(cfg.cache_dir) / f"{corpus}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
-def find_cache(cfg: DataConfig, corpus: str, settings: dict | None = None) -> Path:
-    """``cfg.root`` when it is a prepared cache, else the default cache of that raw root."""
+def find_cache(cfg: DataConfig, corpus: str, settings: dict | None = None) -> tuple[Path, dict]:
+    """``(folder, manifest)`` of ``cfg.root`` if it is a prepared cache, else of its default one."""
     if cfg.root is None:
         raise ValueError(f"data set {corpus!r} needs --root (prepared cache or raw corpus)")
     root = Path(cfg.root)
-    if (root / MANIFEST).is_file():
-        return root
     alt = default_cache(root, cfg, corpus, settings)
-    if (alt / MANIFEST).is_file():
-        return alt
+    for folder in (root, alt):
+        if (folder / MANIFEST).is_file():
+            return folder, read_manifest(folder, corpus)
     raise ValueError(f"{root}: no prepared {corpus} cache there or at {alt}; run "
                      f"`tacfn-lite prepare {corpus} --root {root} [--out DIR]` first")
 
@@ -212,53 +195,41 @@ def read_manifest(path: str | Path, corpus: str) -> dict:
     return manifest
 
 
-def load_shards(folder: str | Path, manifest: dict) -> dict[str, np.ndarray]:
-    """Concatenate every shard's arrays, checking each file's hash against the manifest."""
-    folder = Path(folder) / manifest["shard_dir"]
+def arrays_from_cache(folder: Path, manifest: dict, post: Callable[[dict], tuple] | None = None
+                      ) -> ClipArrays:
+    """:class:`ClipArrays` of a cache, each shard checked against its hash; ``meta`` holds the
+    manifest. ``post(shard arrays) -> (audio, video)`` builds the model inputs (default: stored)."""
     parts: dict[str, list[np.ndarray]] = {}
     for shard in manifest["shards"]:
-        path = folder / shard["file"]
+        path = Path(folder) / manifest["shard_dir"] / shard["file"]
         try:
             blob = path.read_bytes()
         except OSError as exc:
             raise ValueError(f"{path}: shard missing ({exc}); re-run prepare") from exc
         if hashlib.sha256(blob).hexdigest()[:16] != shard["sha256"]:
-            raise ValueError(f"{path}: shard content does not match its manifest hash; "
-                             "re-run prepare")
+            raise ValueError(f"{path}: shard content does not match the manifest; re-run prepare")
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             for k in z.files:
                 parts.setdefault(k, []).append(z[k])
-    return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
-
-
-def arrays_from_cache(folder: Path, manifest: dict, post: Callable[[dict], tuple] | None = None
-                      ) -> ClipArrays:
-    """:class:`ClipArrays` of a cache; ``meta`` carries the manifest (minus per-clip arrays).
-    ``post(shard arrays) -> (audio, video)`` builds the model inputs (default: as stored)."""
-    data = load_shards(folder, manifest)
+    data = {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
     audio, video = post(data) if post else (data["audio"], data["video"])
     clips = manifest["clips"]
-    meta = {k: v for k, v in manifest.items() if k != "clips"}
-    meta["prepared_dir"] = str(folder)
-    meta["clips"] = [{k: r[k] for k in r if k not in ("label",)} for r in clips]
-    # for the leak checker: clips of one recording (e.g. an mp4 and its wav) share an utterance
-    meta["clip_fields"] = {r["clip_id"]: {"utterance": r.get("utterance", r["clip_id"])}
-                           for r in clips}
-    return ClipArrays(
-        audio=audio, video=video, labels=np.array([r["label"] for r in clips], dtype=np.int64),
-        actors=np.array([r["actor"] for r in clips], dtype=np.int64),
-        clip_ids=np.array([r["clip_id"] for r in clips]),
-        class_names=tuple(manifest["class_names"]), meta=meta)
+    meta = {**{k: v for k, v in manifest.items() if k != "clips"}, "prepared_dir": str(folder),
+            "clips": [{k: v for k, v in r.items() if k != "label"} for r in clips],
+            # for the leak checker: clips of one recording (an mp4 and its wav) share an utterance
+            "clip_fields": {r["clip_id"]: {"utterance": r.get("utterance", r["clip_id"])}
+                            for r in clips}}
+    column = lambda key, dtype=None: np.array([r[key] for r in clips], dtype=dtype)
+    return ClipArrays(audio, video, column("label", np.int64), column("actor", np.int64),
+                      column("clip_id"), class_names=tuple(manifest["class_names"]), meta=meta)
 
 
 def load_prepared_corpus(cfg: DataConfig, corpus: str) -> ClipArrays:
     """:class:`ClipArrays` from a prepared audio-video cache (``cfg.root``: the cache or the raw
     root); the frame/audio settings it was prepared with must match ``cfg``."""
-    folder = find_cache(cfg, corpus)
-    manifest = read_manifest(folder, corpus)
+    folder, manifest = find_cache(cfg, corpus)
     want, got = settings_of(cfg), manifest["settings"]
-    diff = {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]}
-    if diff:
+    if diff := {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]}:
         raise ValueError(f"{folder / MANIFEST}: prepared with other settings "
                          f"(field: (cache, config)) {diff}; re-run prepare with this config")
     return arrays_from_cache(folder, manifest)
@@ -271,9 +242,6 @@ def prepare_corpus(corpus: str, root: str | Path, out_dir: str | Path | None, cf
     module = importlib.import_module(f"{__package__}.{corpus}")
     report = module.prepare(root, out_dir, cfg, strict=strict, force=force)
     skipped = report.pop("skipped")
-    reasons: dict[str, int] = {}
-    for s in skipped:
-        key = s["reason"].split(": ", 1)[-1].split(" (")[0][:80]
-        reasons[key] = reasons.get(key, 0) + 1
-    return {**report, "skipped_count": len(skipped), "skipped_reasons": reasons,
+    reasons = Counter(s["reason"].split(": ", 1)[-1].split(" (")[0][:80] for s in skipped)
+    return {**report, "skipped_count": len(skipped), "skipped_reasons": dict(reasons),
             "skipped": skipped[:max_listed]}

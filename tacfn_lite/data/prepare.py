@@ -40,8 +40,7 @@ def prepare_av(corpus: str, scan, root: str | Path, out_dir: str | Path | None, 
                *, class_names: tuple[str, ...], protocol: str, strict: bool = False,
                force: bool = False) -> dict:
     """Prepare the raw tree that ``scan(root, strict=) -> (clips, skipped)`` lists into a shard
-    cache (``out_dir=None``: :func:`media.default_cache`, which ``load_prepared`` finds from the
-    raw ``--root``); returns the report. ``strict``: the first bad file stops the run."""
+    cache (default :func:`media.default_cache`, found again from the raw ``--root``); the report."""
     root = Path(root)
     out = Path(out_dir) if out_dir else default_cache(root, cfg, corpus)
     items, skipped = scan(root, strict=strict)
@@ -55,12 +54,10 @@ def prepare_av(corpus: str, scan, root: str | Path, out_dir: str | Path | None, 
 def write_prepared(corpus: str, clips, out_dir: str | Path, *, class_names: tuple[str, ...],
                    settings: dict, skipped: list[dict], strict: bool = False,
                    extra_meta: dict | None = None, folds: bool = True, force: bool = False) -> dict:
-    """Run ``clips`` (``(source files, callable -> Clip)`` pairs) into shards and the manifest;
-    return the report. ENOSPC (``OSError``) first when :func:`prepared_bytes` exceeds the free
-    space, unless ``force``. A clip raising ``ValueError`` is skipped, or stops a ``strict`` run.
-    Shards go to ``.prepare-<key>/``, renamed into place when all are done, then
-    ``prepared.json`` is replaced. After an ``OSError`` or Ctrl-C the finished shards stay, for a
-    rerun to reuse while their sources hash the same; any other error removes them."""
+    """Run ``clips`` (``(source files, callable -> Clip)`` pairs) into shards in ``.prepare-<key>``,
+    renamed into place when done, then ``prepared.json``; returns the report. ENOSPC (``OSError``)
+    first when :func:`prepared_bytes` exceeds the free space, unless ``force``. A ``ValueError``
+    clip is skipped (stops a ``strict`` run); shards done before OSError/Ctrl-C stay for a rerun."""
     out, clips, extra_meta = Path(out_dir), list(clips), extra_meta or {}
     check_space(out, prepared_bytes(settings, len(clips)), force)
     created = not out.exists()
@@ -82,8 +79,7 @@ def write_prepared(corpus: str, clips, out_dir: str | Path, *, class_names: tupl
 
 def _sources(sources) -> list[list]:
     """``[[file, hash or None], ...]`` of a job: what a reused shard's clips must still match."""
-    names = sources if isinstance(sources, (list, tuple)) else [sources]
-    return [[str(f), file_sha256(f, 16) if Path(f).is_file() else None] for f in names]
+    return [[str(f), file_sha256(f, 16) if Path(f).is_file() else None] for f in sources]
 
 
 class _Shards:
@@ -96,8 +92,14 @@ class _Shards:
         self.records, self.log, self.buffer, self.jobs = [], [], [], []  # log: progress.json
 
     def run(self, clips: list) -> None:
+        try:  # reuse the shards a stopped run left, as long as their files hash as recorded
+            entries = json.loads((self.tmp / PROGRESS).read_text())
+        except (OSError, ValueError):
+            entries = []
+        intact = lambda e: (self.tmp / e["file"]).is_file() and (
+            file_sha256(self.tmp / e["file"], 16) == e["sha256"])
         done = 0
-        for entry in self._resumable():
+        for entry in itertools.takewhile(intact, entries):
             n = len(entry["jobs"])
             if [_sources(s) for s, _ in clips[done:done + n]] != entry["jobs"]:
                 break
@@ -112,16 +114,6 @@ class _Shards:
             self._add(sources, make)
         if self.buffer:
             self._flush()
-
-    def _resumable(self) -> list[dict]:
-        """Shards a stopped run left, as long as their files still hash as recorded."""
-        try:
-            entries = json.loads((self.tmp / PROGRESS).read_text())
-        except (OSError, ValueError):
-            return []
-        intact = lambda e: (self.tmp / e["file"]).is_file() and (
-            file_sha256(self.tmp / e["file"], 16) == e["sha256"])
-        return list(itertools.takewhile(intact, entries))
 
     def _add(self, sources, make) -> None:
         self.jobs.append(_sources(sources))
@@ -180,10 +172,9 @@ def _finish(corpus, out, shards, class_names, settings, extra_meta, folds) -> di
         shutil.rmtree(shards.tmp)  # identical content is already in place
     else:
         shards.tmp.rename(final)
-    manifest = {"format": FORMAT, "corpus": corpus, "content_hash": digest,
-                "settings": settings, "class_names": list(class_names),
-                "shard_dir": final.name, "shards": files, "clips": records,
-                "skipped": skipped, **extra_meta}
+    manifest = {"format": FORMAT, "corpus": corpus, "content_hash": digest, "settings": settings,
+                "class_names": list(class_names), "shard_dir": final.name, "shards": files,
+                "clips": records, "skipped": skipped, **extra_meta}
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))
     for old in out.glob("shards-*"):  # caches this manifest no longer points at
         if old != final:

@@ -1,6 +1,5 @@
-"""RAVDESS (Livingstone & Russo 2018, DESIGN §4): validated names, mp4/wav/landmark-CSV pairs, face
-crops, MFCC, cached shards. Protocol: speech, 8 emotions, 24 actors in 6 actor-independent folds of
-4, validation actors from the training actors. docs/real-data.md, notebook 00."""
+"""RAVDESS (Livingstone & Russo 2018, DESIGN §4): validated names, mp4/wav/landmark-CSV pairs.
+Protocol: speech, 8 emotions, 24 actors in 6 actor-independent folds of 4. docs/real-data.md."""
 
 from __future__ import annotations
 
@@ -35,35 +34,27 @@ class RavdessName(namedtuple("RavdessName", FIELDS)):
 
 
 def parse_name(path: str | Path) -> RavdessName:
-    """Parse ``MM-VV-EE-II-SS-RR-AA.ext``; ``ValueError`` naming the file and the bad field.
-
-    Checks each field's range, that neutral has normal intensity only, that song has no
-    disgust/surprised, that the extension fits the modality and that an ``Actor_XX`` parent
-    folder (when present) matches the actor field.
-    """
+    """Parse ``MM-VV-EE-II-SS-RR-AA.ext``; ``ValueError`` naming the file and the bad field (its
+    range, neutral's intensity, song's emotions, the extension, the ``Actor_XX`` folder)."""
     path = Path(path)
     m = NAME.match(path.stem)
     if m is None:
         raise ValueError(f"{path}: not a RAVDESS name (expected MM-VV-EE-II-SS-RR-AA, 7 two-digit "
                          "fields separated by '-')")
     name = RavdessName(*m.groups())
-    allowed = {"modality": MODALITIES, "channel": CHANNELS,
-               "emotion": {f"{i:02d}" for i in range(1, 9)}, "intensity": {"01", "02"},
-               "statement": {"01", "02"}, "repetition": {"01", "02"},
-               "actor": {f"{i:02d}" for i in range(1, 25)}}
+    allowed = {"modality": MODALITIES, "channel": CHANNELS, "intensity": {"01", "02"},
+               "emotion": {f"{i:02d}" for i in range(1, 9)}, "statement": {"01", "02"},
+               "repetition": {"01", "02"}, "actor": {f"{i:02d}" for i in range(1, 25)}}
     for f in FIELDS:
         if getattr(name, f) not in allowed[f]:
-            raise ValueError(f"{path}: field {f}={getattr(name, f)!r} is not one of "
-                             f"{sorted(allowed[f])}")
+            raise ValueError(f"{path}: field {f}={getattr(name, f)!r} not in {sorted(allowed[f])}")
     if name.emotion == "01" and name.intensity == "02":
         raise ValueError(f"{path}: neutral (emotion 01) has no strong intensity (02)")
     if name.channel == "02" and name.emotion not in SONG_EMOTIONS:
         raise ValueError(f"{path}: song (channel 02) has no emotion {name.emotion}")
-    ext = ".wav" if name.modality == "03" else ".mp4"
-    if path.suffix.lower() != ext:
+    if path.suffix.lower() != (ext := ".wav" if name.modality == "03" else ".mp4"):
         raise ValueError(f"{path}: modality {name.modality} files end in {ext}")
-    parent = path.parent.name
-    if parent.startswith("Actor_") and parent != f"Actor_{name.actor}":
+    if (parent := path.parent.name).startswith("Actor_") and parent != f"Actor_{name.actor}":
         raise ValueError(f"{path}: actor field {name.actor} does not match folder {parent}")
     return name
 
@@ -75,20 +66,17 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
     if not root.is_dir():
         raise ValueError(f"{root}: RAVDESS root folder not found")
     skipped, skip = skip_recorder(strict)
-
-    media = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".mp4", ".wav")
-                   and not p.name.startswith("."))
     csvs = {p.stem: p for p in root.rglob("*.csv")}
     groups: dict[str, dict] = {}
-    for path in media:
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".mp4", ".wav")
+                       and not p.name.startswith(".")):
         try:
             name = parse_name(path)
         except ValueError as exc:
             skip(path, str(exc).split(": ", 1)[1])
             continue
         if name.channel != "01":  # song: skipped even when strict
-            skipped.append({"file": str(path),
-                            "reason": "song channel: not in the speech protocol"})
+            skipped.append({"file": str(path), "reason": "song channel: not in the protocol"})
             continue
         group = groups.setdefault(name.key, {"name": name})
         if name.modality in group:
@@ -111,8 +99,7 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
     return clips, skipped
 
 
-# The corpus's entry points, ``prepare(root, out_dir, cfg, strict=, force=) -> report`` and
-# ``load_prepared(cfg) -> ClipArrays``: the shared audio-video pipeline with this scan.
+# Entry points prepare(root, out_dir, cfg, strict=, force=) and load_prepared(cfg), via this scan
 prepare = partial(prepare_av, "ravdess", scan, class_names=CLASS_NAMES,
                   protocol="speech, 8 emotions")
 load_prepared = partial(load_prepared_corpus, corpus="ravdess")

@@ -1,6 +1,5 @@
-"""Actor-independent splits and hashed JSON manifests (DESIGN §4, notebooks 00, 09): 6 folds of
-contiguous actor groups; validation actors are drawn from the training actors only. The leak
-checker that every training runs on the manifest is ``leakage.py``."""
+"""Actor-independent splits (6 folds of contiguous actor groups, validation actors drawn from the
+training actors) and hashed JSON manifests (DESIGN §4, notebooks 00, 09)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""SynthAV: a seeded synthetic audio-visual emotion set whose answers are known (DESIGN §3, README
-"SynthAV", notebook 00): per-actor voices and faces, an audio and a video cue per clip, and
-variant ceilings computed from the definition the generator samples from (:func:`latent_cases`)."""
+"""SynthAV (DESIGN §3, notebook 00): a seeded synthetic audio-visual emotion set whose answers are
+known: an audio and a video cue per clip, and ceilings computed from :func:`latent_cases`."""
 
 from __future__ import annotations
 
@@ -29,8 +28,7 @@ CUE_SECONDS = 0.5  # length of every cue event
 
 # Audio cue codes: (F0 factor relative to the actor, spectral tilt, tremolo on/off).
 AUDIO_CODES = tuple((p, t, m) for m in (0, 1) for p in (1.6, 0.62) for t in (0.35, 2.4))
-# Video cue codes: region (0 upper face: brows+eyes, 1 lower face: mouth) and feature offsets.
-# fields: region, brow_dy (px, negative = raised), eye_open (x normal), mouth_h, mouth_w
+# Video cue codes: region (0 brows+eyes, 1 mouth), brow_dy (px, < 0 raised), eye_open, mouth_h/w
 VIDEO_CODES = (
     (0, -2.5, 1.7, 1.0, 1.0),  # brows raised, eyes wide
     (0, 2.0, 0.25, 1.0, 1.0),  # brows lowered, eyes narrowed
@@ -51,25 +49,19 @@ NPZ_KEYS = ("audio", "video", "labels", "actors", "clip_ids", "audio_mask", "vid
 
 @dataclass(frozen=True)
 class Latent:
-    """What a clip of a given label shows: audio code (None = no cue) and video events.
-
-    ``video_events`` lists (code, synchronous_with_audio); the synchronous one carries the label.
-    """
+    """What a clip of a given label shows: audio code (None = no cue) and video events
+    ``(code, synchronous_with_audio)``; the synchronous one carries the label."""
 
     audio_code: int | None
     video_events: tuple[tuple[int, bool], ...]
 
 
 def latent_cases(variant: str, label: int) -> list[tuple[float, Latent]]:
-    """All latent configurations of one label, with probabilities (the variant's definition).
-
-    - complementary: audio code = label // 2 (4 pairs), video code = (label % 2) + 2 (label // 4)
-      (4 other pairs); both cues co-occur.
-    - redundant: audio and video codes both equal the label; each cue is independently missing
-      with probability ``REDUNDANT_CUE_DROP``.
-    - synchrony: audio code = label // 2; the face shows the true event (region r, polarity
-      label % 2) at the audio cue's time and a decoy (other region, opposite polarity) elsewhere.
-    """
+    """All latent configurations of one label, with probabilities (the variant's definition):
+    - complementary: audio code label // 2, video code (label % 2) + 2 (label // 4), together;
+    - redundant: both codes equal the label, each missing with probability REDUNDANT_CUE_DROP;
+    - synchrony: audio code label // 2; the face shows the true event (region r, polarity label
+      % 2) at the audio cue's time and a decoy (other region, opposite polarity) elsewhere."""
     if variant == "complementary":
         return [(1.0, Latent(label // 2, (((label % 2) + 2 * (label // 4), True),)))]
     if variant == "redundant":
@@ -79,10 +71,8 @@ def latent_cases(variant: str, label: int) -> list[tuple[float, Latent]]:
                 for a_on in (True, False) for v_on in (True, False)]
     if variant == "synchrony":
         pol = label % 2
-        return [
-            (0.5, Latent(label // 2, ((2 * r + pol, True), (2 * (1 - r) + (1 - pol), False))))
-            for r in (0, 1)
-        ]
+        return [(0.5, Latent(label // 2, ((2 * r + pol, True), (2 * (1 - r) + (1 - pol), False))))
+                for r in (0, 1)]
     raise ValueError(f"unknown SynthAV variant {variant!r}; choose from {VARIANTS}")
 
 
@@ -93,29 +83,25 @@ def _observations(lat: Latent) -> dict[str, tuple]:
 
 
 def variant_ceilings(variant: str) -> dict[str, float]:
-    """Bayes-optimal accuracy of each view, computed by enumerating :func:`latent_cases`.
-
-    ``audio``/``video``: one modality alone (cue timing is uniform, so a lone modality sees the
-    set of events, not which one is synchronous); ``late``: product of the two unimodal
-    posteriors (what averaging unimodal logits can at best do); ``fusion``: both modalities
-    jointly with their timing (the oracle).
-    """
-    cases = [(label, prob, lat) for label in range(8) for prob, lat in latent_cases(variant, label)]
+    """Bayes-optimal accuracy of each view, enumerating :func:`latent_cases`: ``audio``/``video``
+    one modality alone (it sees the set of events, not which one is synchronous); ``late`` the
+    product of the unimodal posteriors (the best averaging unimodal logits can do); ``fusion``
+    both modalities jointly with their timing (the oracle)."""
+    cases = [(label, prob, _observations(lat))
+             for label in range(8) for prob, lat in latent_cases(variant, label)]
     joint: dict[str, dict[tuple, np.ndarray]] = {"audio": {}, "video": {}, "fusion": {}}
-    for label, prob, lat in cases:
-        for view, obs in _observations(lat).items():
+    for label, prob, observed in cases:
+        for view, obs in observed.items():
             joint[view].setdefault(obs, np.zeros(8))[label] += prob / 8
-    out = {view: float(sum(p.max() for p in table.values())) for view, table in joint.items()}
+    out = {view: sum(p.max() for p in table.values()) for view, table in joint.items()}
     # Late fusion: argmax_c P(c|a) P(c|v) (uniform prior), scored against the joint truth.
     post = {v: {o: p / p.sum() for o, p in joint[v].items()} for v in ("audio", "video")}
-    late = 0.0
-    for label, prob, lat in cases:
-        obs = _observations(lat)
+    out["late"] = 0.0
+    for label, prob, obs in cases:
         score = post["audio"][obs["audio"]] * post["video"][obs["video"]]
         winners = np.flatnonzero(np.isclose(score, score.max()))
-        late += prob / 8 * (label in winners) / len(winners)
-    out["late"] = float(late)
-    return {k: round(out[k], 4) for k in ("audio", "video", "late", "fusion")}
+        out["late"] += prob / 8 * (label in winners) / len(winners)
+    return {k: round(float(out[k]), 4) for k in ("audio", "video", "late", "fusion")}
 
 
 @dataclass(frozen=True)
@@ -154,9 +140,8 @@ def synth_audio(actor: Actor, code: int | None, start: float, cfg: DataConfig,
     pitch, tilt, trem = AUDIO_CODES[code] if code is not None else (1.0, actor.tilt, 0)
     f0 = actor.f0 * (1 + 0.06 * np.sin(2 * np.pi * rng.uniform(0.3, 0.9) * t + rng.uniform(0, 6)))
     f0 = f0 * (1 + (pitch - 1) * win)
-    tilt_t = actor.tilt + (tilt - actor.tilt) * win
     phase = (2 * np.pi * np.cumsum(f0) / sr).astype(np.float32)
-    log_k = -tilt_t.astype(np.float32)
+    log_k = -(actor.tilt + (tilt - actor.tilt) * win).astype(np.float32)
     voice = np.zeros(n, np.float32)
     for k in range(1, 21):  # harmonics up to ~20 F0; those above Nyquist are muted
         alive = k * f0 < sr / 2 - 200
@@ -167,22 +152,18 @@ def synth_audio(actor: Actor, code: int | None, start: float, cfg: DataConfig,
     # Distractors: 1-2 broadband noise bursts that never overlap the cue.
     for _ in range(rng.integers(1, 3)):
         s = rng.uniform(0, cfg.duration - 0.25)
-        if code is not None and s < start + CUE_SECONDS and s + 0.25 > start:
-            continue
-        wave += rng.normal(0, 0.12, n) * _window_curve(t, s, s + 0.25)
+        if code is None or s >= start + CUE_SECONDS or s + 0.25 <= start:
+            wave += rng.normal(0, 0.12, n) * _window_curve(t, s, s + 0.25)
     return wave.astype(np.float32)
 
 
 def synth_video(actor: Actor, events: list[tuple[int, int]], cfg: DataConfig,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Face clip ``(T, S, S, 3)`` uint8 and cue mask ``(T, S, S)`` of the first (true) event.
-
-    ``events`` lists (video code, first frame); each lasts CUE_SECONDS.
-    """
+    """Face clip ``(T, S, S, 3)`` uint8 and cue mask ``(T, S, S)`` of the first (true) event;
+    ``events`` lists (video code, first frame), each lasting CUE_SECONDS."""
     T, S = cfg.n_frames, cfg.image_size
     u = S / 32.0  # drawing unit: shapes are designed on a 32-pixel grid
-    fps = cfg.n_frames / cfg.duration
-    L = max(1, round(CUE_SECONDS * fps))
+    L = max(1, round(CUE_SECONDS * (cfg.n_frames / cfg.duration)))  # frames per cue
     yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) + 0.5
     jitter = np.cumsum(rng.normal(0, 0.35, (T, 2)), axis=0).clip(-1.5, 1.5) * u
     bg = rng.uniform(0.05, 0.35, 3)
@@ -191,18 +172,15 @@ def synth_video(actor: Actor, events: list[tuple[int, int]], cfg: DataConfig,
     blob_x = (rng.uniform(2, 30) + np.arange(T) * rng.choice([-1.5, 1.5])) % 28 + 2
     frames = np.zeros((T, S, S, 3), np.float32)
     mask = np.zeros((T, S, S), bool)
-
-    def ellipse(cx, cy, rx, ry):
-        return np.clip((1 - ((xx - cx) / rx) ** 2 - ((yy - cy) / ry) ** 2) * 4, 0, 1)
-
+    ellipse = lambda cx, cy, rx, ry: np.clip(
+        (1 - ((xx - cx) / rx) ** 2 - ((yy - cy) / ry) ** 2) * 4, 0, 1)
     for f in range(T):
         # the event on screen (events never overlap: a decoy starts >= L + 2 frames away)
         _, brow_dy, eye, mouth_h, mouth_w = next(
             (VIDEO_CODES[c] for c, s in events if s <= f < s + L), NEUTRAL_FACE)
         cx, cy = S / 2 + jitter[f, 0], S / 2 + jitter[f, 1]
-        img = np.broadcast_to(bg, (S, S, 3)).copy()
         face = ellipse(cx, cy, 10.5 * u * actor.face_w, 13 * u * actor.face_h)[..., None]
-        img = img * (1 - face) + face * np.array(actor.skin)
+        img = bg * (1 - face) + face * np.array(actor.skin)  # (S, S, 3)
         dark = np.zeros((S, S), np.float32)
         by = cy - 6.5 * u + brow_dy * u
         for side in (-1, 1):
@@ -234,15 +212,13 @@ def clip_plan(i: int, label: int, cfg: DataConfig):
     if len(lat.video_events) == 2:  # decoy at least one cue length away from the true event
         free = [s for s in range(cfg.n_frames - L + 1) if abs(s - starts[0]) >= L + 2]
         starts.append(int(rng.choice(free)))
-    events = [(code, starts[k]) for k, (code, _) in enumerate(lat.video_events)]
-    return rng, lat, events, starts[0] / fps
+    return rng, lat, [(c, s) for (c, _), s in zip(lat.video_events, starts)], starts[0] / fps
 
 
 def generate_clip(i: int, label: int, actor_id: int, cfg: DataConfig, actors: list[Actor]):
     """One clip: (mfcc (Ta, F), video (T, S, S, 3), audio_mask (Ta,), video_mask (T, S, S))."""
     rng, lat, events, start = clip_plan(i, label, cfg)
-    wave = synth_audio(actors[actor_id], lat.audio_code, start, cfg, rng)
-    mfcc = audio_features(wave, cfg)
+    mfcc = audio_features(synth_audio(actors[actor_id], lat.audio_code, start, cfg, rng), cfg)
     frame_t = np.arange(len(mfcc)) * cfg.hop_length / cfg.sample_rate
     a_mask = (frame_t >= start) & (frame_t < start + CUE_SECONDS) & (lat.audio_code is not None)
     video, v_mask = synth_video(actors[actor_id], events, cfg, rng)
@@ -260,13 +236,10 @@ def params_hash(cfg: DataConfig) -> str:
 
 
 def generate(cfg: DataConfig, progress: bool = True) -> ClipArrays:
-    """Generate a SynthAV set in memory (deterministic for a given config)."""
-    if cfg.variant not in VARIANTS:
-        raise ValueError(f"unknown SynthAV variant {cfg.variant!r}; choose from {VARIANTS}")
+    """Generate a SynthAV set in memory (deterministic; unknown variants raise ``ValueError``)."""
     actors = make_actors(cfg.data_seed)
     n = N_ACTORS * CLIPS_PER_ACTOR[cfg.size]
-    labels = np.arange(n) // N_ACTORS % 8
-    actor_ids = np.arange(n) % N_ACTORS
+    labels, actor_ids = np.arange(n) // N_ACTORS % 8, np.arange(n) % N_ACTORS
     out = [generate_clip(i, int(labels[i]), int(actor_ids[i]), cfg, actors)
            for i in tqdm(range(n), desc=f"SynthAV {cfg.variant}/{cfg.size}", disable=not progress)]
     mfcc, video, a_mask, v_mask = (np.stack(x) for x in zip(*out))
@@ -275,11 +248,10 @@ def generate(cfg: DataConfig, progress: bool = True) -> ClipArrays:
         content.update(np.ascontiguousarray(arr).tobytes())
     meta = {**generation_params(cfg), "content_hash": content.hexdigest()[:16],
             "ceilings": variant_ceilings(cfg.variant)}
-    return ClipArrays(
-        audio=np.ascontiguousarray(mfcc, dtype=np.float32), video=video,
-        labels=labels.astype(np.int64), actors=actor_ids.astype(np.int64) + 1,
-        clip_ids=np.array([f"synthav-{cfg.variant}-{i:05d}" for i in range(n)]),
-        audio_mask=a_mask, video_mask=v_mask, class_names=CLASS_NAMES, meta=meta)
+    return ClipArrays(audio=np.ascontiguousarray(mfcc, dtype=np.float32), video=video,
+                      labels=labels.astype(np.int64), actors=actor_ids.astype(np.int64) + 1,
+                      clip_ids=np.array([f"synthav-{cfg.variant}-{i:05d}" for i in range(n)]),
+                      audio_mask=a_mask, video_mask=v_mask, class_names=CLASS_NAMES, meta=meta)
 
 
 def cache_bytes(cfg: DataConfig) -> int:
@@ -304,8 +276,7 @@ def load_synthav(cfg: DataConfig, progress: bool = True, force: bool = False) ->
             log.warning("SynthAV cache %s is unreadable (%s); regenerating", path, exc)
     check_space(path, cache_bytes(cfg), force)
     path.parent.mkdir(parents=True, exist_ok=True)  # a read-only or foreign cache folder fails
-    with tempfile.TemporaryFile(dir=path.parent):  # here, not after minutes of generation
-        pass
+    tempfile.TemporaryFile(dir=path.parent).close()  # here, not after minutes of generation
     t0 = time.perf_counter()
     arrays = generate(cfg, progress=progress)
     arrays.meta["generation_seconds"] = round(time.perf_counter() - t0, 2)
