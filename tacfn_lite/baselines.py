@@ -1,6 +1,5 @@
-"""Baseline fusions on the same encoders, so comparisons are only about fusion: unimodal,
-late average of logits, concat + MLP, and a MulT-style cross-modal transformer. Notebook 04.
-"""
+"""Baseline fusions on the same encoders, so comparisons are only about fusion: unimodal, late
+average of logits, concat + MLP, a MulT-style cross-modal transformer. Notebook 04."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""Get a trained model for analysis: load a checkpoint written by ``train.fit``, or train a small
-one when it is missing (so notebooks 05/06 run on a fresh machine). Notebooks 05 and 06.
-"""
+"""The one ``load_model``, and ``load_or_train``: a trained model for analysis, trained when its
+checkpoint is missing (so notebooks 05/06 run on a fresh machine)."""
 
 from __future__ import annotations
 

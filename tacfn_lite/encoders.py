@@ -15,10 +15,8 @@ from .runtime import dropout
 
 
 def seconds_encoding(times: torch.Tensor, d_model: int, max_seconds: float = 10.0) -> torch.Tensor:
-    """Sinusoidal encoding of absolute times (seconds), shared by all modalities.
-
-    Shapes: times ``(L,)`` → ``(L, d_model)``. Periods range from ~20 ms to ``2 * max_seconds``.
-    """
+    """Sinusoidal encoding of absolute times (seconds), shared by all modalities; periods from
+    ~20 ms to ``2 * max_seconds``. Shapes: times ``(L,)`` → ``(L, d_model)``."""
     half = d_model // 2
     periods = torch.logspace(math.log10(0.02), math.log10(2 * max_seconds), half,
                              device=times.device)

@@ -1,6 +1,5 @@
 """TACFN fusion block (arXiv 2505.06536, §3): intra-modal selection → spliced fusion weights →
-reinforcement with residual → pool and classify. Returns per-sample maps. Notebooks 02 and 03.
-"""
+reinforcement with residual → pool and classify. Returns per-sample maps. Notebooks 02 and 03."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Training: ``fit(model, loaders, cfg) -> History`` with seeds, tqdm, AMP behind a flag, atomic
 checkpoints (model, optimiser, RNG and loader state), resume, validation-only model selection
-and torchrun DDP. Draws no figures. Notebook 04.
-"""
+and torchrun DDP. Notebook 04."""
 
 from __future__ import annotations
 
