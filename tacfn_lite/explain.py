@@ -86,8 +86,7 @@ def make_baselines(name: str, audio: torch.Tensor, video: torch.Tensor):
     if name == "zeros":
         return torch.zeros_like(audio), torch.zeros_like(video)
     if name == "mean":
-        return audio.mean(1, keepdim=True).expand_as(audio).contiguous(), \
-            video.mean(1, keepdim=True).expand_as(video).contiguous()
+        return tuple(x.mean(1, keepdim=True).expand_as(x).contiguous() for x in (audio, video))
     if name == "blur":
         v = _blur(video, 1, video.shape[1] / 4)  # over time, then σ = 2 px over H and W
         return _blur(audio, 1, audio.shape[1] / 4), _blur(_blur(v, 3, 2.0), 4, 2.0)
@@ -115,9 +114,8 @@ def integrated_gradients(model: nn.Module, audio: torch.Tensor, video: torch.Ten
     error exceeds ``max_error``, then a warning is logged; ``max_error=None``: one pass.
     Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)``, target ``(B,)`` → Attribution."""
     fwd, base = _prepare(model, audio, video, target, baseline)
-    with torch.no_grad():
-        rows = torch.arange(len(target))
-        gap = fwd(audio, video)[rows, target] - fwd(*base)[rows, target]  # (B,)
+    with torch.no_grad():  # f(x) − f(baseline) of the target logit, (B,)
+        gap = (fwd(audio, video) - fwd(*base)).gather(1, target[:, None])[:, 0]
     while True:
         (attr_a, attr_v), delta = IntegratedGradients(fwd).attribute(
             (audio, video), baselines=base, target=target, n_steps=n_steps,

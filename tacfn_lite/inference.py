@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import import_module
 from pathlib import Path
 
@@ -64,12 +64,10 @@ def load_clip(video: str | Path, cfg: DataConfig, audio: str | Path | None = Non
         allow_centre_crop: accept a centre crop when no face is found (else a ``ValueError``).
     Returns:
         mfcc ``(Ta, F)`` float32, faces ``(T, S, S, 3)`` uint8, crop method, window start (s)."""
-    video = Path(video)
-    if not video.is_file():
-        raise ValueError(f"{video}: clip not found")
-    audio = Path(audio) if audio else video
-    if not audio.is_file():
-        raise ValueError(f"{audio}: audio file not found")
+    video, audio = Path(video), Path(audio or video)
+    for path, what in ((video, "clip"), (audio, "audio file")):
+        if not path.is_file():
+            raise ValueError(f"{path}: {what} not found")
     try:
         with av.open(str(audio)) as container:
             if not container.streams.audio:
@@ -141,5 +139,5 @@ def predict_arrays(model: nn.Module, arrays: ClipArrays, idx=None, *, batch_size
         raise ValueError("predict_arrays: no clips selected")
     cat = lambda name: (None if getattr(parts[0], name) is None
                         else torch.cat([getattr(p, name).float().cpu() for p in parts]))
-    maps = ("logits", "audio_select", "video_weight", "video_select", "audio_weight")
-    return FusionOutput(**{name: cat(name) for name in maps}, video_grid=parts[0].video_grid)
+    return FusionOutput(**{f.name: cat(f.name) for f in fields(FusionOutput)
+                           if f.name != "video_grid"}, video_grid=parts[0].video_grid)

@@ -99,19 +99,17 @@ def map_pointing_scores(model: nn.Module, arrays: ClipArrays, idx, batch_size: i
     selection (over encoder tokens, and rolled back to input frames), the video weight (cell)
     and its frame (right moment). Masks only score. ``bench/validity.py --maps-only``."""
     model, idx, hits, n_correct = model.eval(), np.asarray(idx), {}, 0
-    for batch, out, correct in _batches(model, arrays, idx, batch_size):
-        keep = correct.nonzero()[:, 0]
-        n_correct += len(keep)
-        if not len(keep):  # nothing to score in this batch
+    for _, correct, sub, out in _batches(model, arrays, idx, batch_size):
+        n_correct += int(correct.sum())
+        if not len(sub):  # nothing to score in this batch
             continue
-        sub = _rows(batch, keep)
-        scores = {k.removesuffix("_hit"): v for k, v in _map_scores(out, keep, sub).items()
-                  if k.endswith("_hit")}
+        scores = {name: map_pointing(name, getattr(out, name), sub, out.video_grid)[0]
+                  for name in MAPS if getattr(out, name) is not None}
         if out.audio_select is not None:
-            rolled = selection_rollout(model, sub.audio, out.audio_select[keep])
+            rolled = selection_rollout(model, sub.audio, out.audio_select)
             scores["audio_select_rollout"] = pointing_game(rolled, sub.audio_mask.bool())
         if out.video_weight is not None:
-            scores["video_weight_frame"] = time_pointing(out.video_weight[keep], sub.video_mask,
+            scores["video_weight_frame"] = time_pointing(out.video_weight, sub.video_mask,
                                                          out.video_grid)
         _add(hits, scores)
     table = {f"{k}_pointing": float(torch.cat(v).float().mean()) for k, v in hits.items()}
@@ -224,21 +222,15 @@ def _rows(obj: Batch | FusionOutput, rows: torch.Tensor):
 
 
 def _batches(model: nn.Module, arrays: ClipArrays, idx: np.ndarray, batch_size: int):
-    """Per batch of clips ``idx``: the Batch, its model output and which clips are correct."""
+    """Per batch of clips ``idx``: the Batch, which clips are correct ``(B,)`` bool, and the
+    Batch and the model output of the correct clips only."""
     outputs = predict_arrays(model, arrays, idx, batch_size=batch_size)
     for start in range(0, len(idx), batch_size):
         batch = to_batch(arrays, idx[start:start + batch_size])
         out = _rows(outputs, torch.arange(start, start + len(batch)))
-        yield batch, out, out.logits.argmax(-1) == batch.label  # (B,) bool
-
-
-def _map_scores(out: FusionOutput, keep: torch.Tensor, sub: Batch) -> dict[str, torch.Tensor]:
-    """Pointing of the model's own maps on the kept clips (``<map>_hit`` / ``<map>_chance``)."""
-    scores = {}
-    for name in (n for n in MAPS if getattr(out, n) is not None):
-        scores[f"{name}_hit"], scores[f"{name}_chance"] = map_pointing(
-            name, getattr(out, name)[keep], sub, out.video_grid)
-    return scores
+        correct = out.logits.argmax(-1) == batch.label  # (B,)
+        keep = correct.nonzero()[:, 0]
+        yield batch, correct, _rows(batch, keep), _rows(out, keep)
 
 
 def _ig_scores(model: nn.Module, sub: Batch, baseline: str, n_steps: int):
@@ -253,20 +245,20 @@ def _ig_scores(model: nn.Module, sub: Batch, baseline: str, n_steps: int):
                   "completeness": attr.completeness_error}
 
 
-def _randomised_scores(randomised: nn.Module, sub: Batch, units: tuple,
-                       out_weight: torch.Tensor | None, baseline: str, n_steps: int, grid):
+def _randomised_scores(randomised: nn.Module, sub: Batch, out: FusionOutput, units: tuple,
+                       baseline: str, n_steps: int) -> dict[str, torch.Tensor]:
     """Model-randomisation check: do IG maps (and TACFN's weights) change with the weights?"""
     r_attr, r_ig = _ig_scores(randomised, sub, baseline, n_steps)
     joint = lambda a, v: torch.cat([a, v.flatten(1)], 1)  # (b, U): audio frames, then cells
-    trained, rand = joint(*units), joint(*unit_scores(r_attr, grid))  # the same units
+    trained, rand = joint(*units), joint(*unit_scores(r_attr, out.video_grid))  # the same units
     scores = {"ig_rank_corr": explain.rank_correlation(trained.abs(), rand.abs()),
               "ig_signed_rank_corr": explain.rank_correlation(trained, rand),
               "ig_audio_pointing": r_ig["ig_audio_hit"], "ig_video_pointing": r_ig["ig_video_hit"]}
-    if out_weight is not None:
+    if out.video_weight is not None:
         with torch.no_grad():
             r_weight = randomised(sub.audio, sub.video).video_weight
-        scores["video_weight_rank_corr"] = explain.rank_correlation(out_weight, r_weight)
-    return scores
+        scores["video_weight_rank_corr"] = explain.rank_correlation(out.video_weight, r_weight)
+    return {f"random_{k}": v for k, v in scores.items()}
 
 
 def _add(store: dict[str, list], scores: dict) -> None:
@@ -286,12 +278,13 @@ def _mean_curve(curves: dict[str, list], mode: str) -> Curve:
 
 
 def _summarise(per_clip: dict[str, list], curves: dict[str, list], n_clips: int,
-               ablation: tuple, baseline: str, n_steps: int, n_classes: int) -> ValidityTable:
+               baseline: str, n_steps: int, n_classes: int) -> ValidityTable:
     """Average the per-clip scores into a :class:`ValidityTable`."""
+    correct, labels, importance = (torch.cat(per_clip.pop(k))
+                                   for k in ("correct", "labels", "ablation"))
     mean = lambda key: (float(torch.cat(per_clip[key]).float().mean())
                         if per_clip.get(key) else float("nan"))
     pointing = lambda name: Pointing(mean(f"{name}_hit"), mean(f"{name}_chance"))
-    correct, labels, importance = ablation
     maps = {name: pointing(name) for name in MAPS if per_clip.get(f"{name}_hit")}
     per_class = explain.modality_importance_per_class(importance, labels, n_classes)
     return ValidityTable(
@@ -319,14 +312,14 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
     gen, randomised = torch.Generator().manual_seed(seed), explain.randomised_copy(model, seed)
     per_clip: dict[str, list] = {}
     curves: dict[str, list] = {}
-    for batch, out, correct in _batches(model, arrays, idx, batch_size):
+    for batch, correct, sub, out in _batches(model, arrays, idx, batch_size):
         ablation = explain.modality_ablation(model, batch.audio, batch.video, batch.label, "zeros")
         _add(per_clip, {"correct": correct, "labels": batch.label, "ablation": ablation})
-        keep = correct.nonzero()[:, 0]
-        if not len(keep):
+        if not len(sub):
             continue
-        sub = _rows(batch, keep)
-        _add(per_clip, _map_scores(out, keep, sub))
+        for name in (n for n in MAPS if getattr(out, n) is not None):
+            hit, chance = map_pointing(name, getattr(out, name), sub, out.video_grid)
+            _add(per_clip, {f"{name}_hit": hit, f"{name}_chance": chance})
         attr, ig = _ig_scores(model, sub, baseline, n_steps)
         _add(per_clip, ig)
         units = unit_scores(attr, out.video_grid)
@@ -337,12 +330,8 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
                                                     baseline, mode, curve_steps) for a, v in orders]
             _add(curves, {f"{mode}_ig": [ig_curve], f"{mode}_random": random})
         if n_rand_left > 0:  # sanity check on the first few correct clips
-            take = torch.arange(min(n_rand_left, len(keep)))
-            weight = None if out.video_weight is None else out.video_weight[keep][take]
-            scores = _randomised_scores(randomised, _rows(sub, take),
-                                        (units[0][take], units[1][take]), weight, baseline,
-                                        n_steps, out.video_grid)
-            _add(per_clip, {f"random_{k}": v for k, v in scores.items()})
+            take = torch.arange(min(n_rand_left, len(sub)))
+            _add(per_clip, _randomised_scores(randomised, _rows(sub, take), _rows(out, take),
+                                              tuple(u[take] for u in units), baseline, n_steps))
             n_rand_left -= len(take)
-    ablation = tuple(torch.cat(per_clip.pop(k)) for k in ("correct", "labels", "ablation"))
-    return _summarise(per_clip, curves, len(idx), ablation, baseline, n_steps, model.cfg.n_classes)
+    return _summarise(per_clip, curves, len(idx), baseline, n_steps, model.cfg.n_classes)

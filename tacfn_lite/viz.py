@@ -91,15 +91,6 @@ def plot_robustness(rows: list[dict], figsize: tuple[float, float] = (12.0, 3.6)
     return fig
 
 
-def upsample_map(weights: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
-    """Nearest-neighbour resize of a map to ``size`` (each axis a multiple or not).
-    Shapes: e.g. ``(T', H', W')`` → ``(T, H, W)``; ``(Ta,)`` → ``(Ta,)``."""
-    weights = np.asarray(weights, dtype=np.float32)
-    for axis, n in enumerate(size):  # target position i takes source floor(i * m / n) < m
-        weights = np.take(weights, np.arange(n) * weights.shape[axis] // n, axis=axis)
-    return weights
-
-
 def plot_audio_map(mfcc: np.ndarray, weights: np.ndarray | None, audio_mask=None,
                    title: str = "audio selection", ax=None) -> plt.Figure:
     """MFCC image ``(Ta, F)`` with a per-frame map ``(Ta,)`` drawn over it (or a per-element
@@ -130,11 +121,14 @@ def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=No
     """Frames ``(T, H, W, 3)`` overlaid with a token-grid map ``(T', H', W')`` (reinforcement
     weights) or a pixel map ``(T, H, W)`` (attributions) resized to them, on one colour scale for
     all frames; ground-truth cue pixels outlined in green."""
+    from .validity import grid_to_pixels  # not at import: validity loads Captum
+
     T, H, W = frames.shape[:3]
     show = np.linspace(0, T - 1, n_show).round().astype(int)
     if axes is None:
         axes = plt.subplots(1, n_show, figsize=(1.2 * n_show, 1.6), squeeze=False)[1][0]
-    full = upsample_map(weights, (T, H, W)) if weights is not None else None
+    full = None if weights is None else grid_to_pixels(  # nearest neighbour → (T, H, W)
+        torch.as_tensor(np.ascontiguousarray(weights))[None], (T, H, W))[0].numpy()
     if full is not None:
         lim = float(np.abs(full).max()) or 1.0
         vmin, vmax, cmap = ((-lim, lim, "RdBu_r") if signed

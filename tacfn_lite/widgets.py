@@ -61,8 +61,7 @@ class Explorer:
         display(self.widget)
 
     def outputs(self, variant: str, model: str) -> FusionOutput:
-        """Output of ``model`` on every shown clip of ``variant`` (cached, on the CPU).
-        Shapes: logits ``(N, C)``; maps ``(N, Ta)`` / ``(N, N_cells)`` or None."""
+        """:func:`predict_arrays` of ``model`` on the shown clips of ``variant``, cached."""
         key = (variant, model)
         if key not in self._outputs:
             self._outputs[key] = predict_arrays(self.models[model], self.datasets[variant],
