@@ -26,13 +26,14 @@ LICENCES = {
 }
 
 
-def build_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict | None = None,
-               device: torch.device | str = "cpu") -> dict:
-    """The card of one training run (``history``: the ``train.History`` of ``fit``) as a JSON-able
-    dict; the SHA-256 of ``checkpoint`` ties the card to the file."""
+def write_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict | None = None,
+               device: torch.device | str = "cpu") -> Path:
+    """Write the card of one training run (``history``: the ``train.History`` of ``fit``) as
+    ``model_card.json`` and ``model_card.md`` next to ``checkpoint``; return the JSON path. The
+    SHA-256 of ``checkpoint`` ties the card to the file."""
     d, manifest, synthav = cfg.data, manifest or {}, cfg.data.name == "synthav"
     splits = manifest.get("splits", {})
-    return {
+    card = {
         "card_version": CARD_VERSION, "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint)},
         "model": cfg.model.model, "seed": cfg.train.seed,
@@ -50,6 +51,8 @@ def build_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict |
                      "seconds": round(sum(r["seconds"] for r in history.epochs), 2),
                      "seconds_per_epoch": round(history.seconds_per_epoch, 3)},
         "versions": package_versions(), "config": cfg.to_dict()}
+    atomic_write_text(Path(checkpoint).parent / CARD_MD, card_markdown(card))
+    return write_json(Path(checkpoint).parent / CARD_JSON, card)
 
 
 def pct(x) -> str:
@@ -81,14 +84,6 @@ def card_markdown(card: dict) -> str:
     lines += ["", ("Accuracy, UAR (mean per-class recall) and macro F1 in %; full config, "
                    "per-class metrics and confusion matrices are in the JSON card.")]
     return "\n".join(lines) + "\n"
-
-
-def write_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict | None = None,
-               device: torch.device | str = "cpu") -> Path:
-    """Write ``model_card.json`` and ``model_card.md`` next to ``checkpoint``; the JSON path."""
-    card, folder = build_card(cfg, history, checkpoint, manifest, device), Path(checkpoint).parent
-    atomic_write_text(folder / CARD_MD, card_markdown(card))
-    return write_json(folder / CARD_JSON, card)
 
 
 def load_card(checkpoint: str | Path) -> dict | None:

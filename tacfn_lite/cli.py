@@ -50,8 +50,7 @@ TRAIN = ("epochs", "batch_size", "lr", "device", "amp", "out", "set")
 
 
 def _command(sub, func, help: str, *shared: str, **helps: str) -> argparse.ArgumentParser:
-    """The subcommand run by ``func`` (``cmd_check_splits`` → ``check-splits``) with the shared
-    ``OPTIONS`` named in ``shared``; ``helps`` rewords a flag for this command."""
+    """Subcommand ``cmd_check_splits`` → ``check-splits`` with the ``shared`` flags, reworded by ``helps``."""
     p = sub.add_parser(func.__name__.removeprefix("cmd_").replace("_", "-"), help=help)
     for name in shared:
         kw = {**OPTIONS[name], **({"help": helps[name]} if name in helps else {})}
@@ -75,7 +74,7 @@ def config_from_args(args: argparse.Namespace, data_only: bool = False):
     return get_config(args.preset, **overrides)
 
 
-# A command returns its exit status, or a summary that main prints as JSON (exit status 0).
+# A command returns a summary that main prints as JSON, or an exit status (None: 0).
 def cmd_generate(args) -> dict:
     from .data.synthetic import load_synthav
 
@@ -130,7 +129,7 @@ def cmd_export(args) -> dict:
     return export_corpus(args.corpus, data, args.out, args.actors, args.per_class)
 
 
-def cmd_compare(args) -> int:
+def cmd_compare(args) -> None:
     from .compare import compare, format_table
     from .io import write_json
 
@@ -141,7 +140,6 @@ def cmd_compare(args) -> int:
     out = write_json(args.json or Path(out_dir) / f"compare_{result['variant']}.json",
                      {**result, "command": "tacfn-lite " + " ".join(sys.argv[1:])})
     print(f"saved {out}")
-    return 0
 
 
 def cmd_check_splits(args) -> dict:
@@ -150,7 +148,7 @@ def cmd_check_splits(args) -> dict:
     return check_splits(args.manifest)
 
 
-def cmd_report(args) -> int:
+def cmd_report(args) -> int | None:
     from .report import PATH_PARAMETERS, ReportError, ReportOptions, parse_param, run_report
 
     here = lambda p: p and str(Path(p).absolute())  # relative to the current folder
@@ -168,10 +166,9 @@ def cmd_report(args) -> int:
         print(f"tacfn-lite report: notebook failed: {exc}", file=sys.stderr)
         return 1
     print(f"report: {run_dir / 'index.html'}\nrun.json: {run_dir / 'run.json'}")
-    return 0
 
 
-def cmd_predict(args) -> int:
+def cmd_predict(args) -> None:
     from .inference import predict
     from .runtime import resolve_device
     from .viz import explain_prediction
@@ -183,7 +180,6 @@ def cmd_predict(args) -> int:
     if args.explain:
         for path in explain_prediction(pred, args.checkpoint, args.explain, device=args.device):
             print(f"wrote {path}")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,10 +273,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         result = args.func(args)
-        if isinstance(result, int):
-            return result
-        print(json.dumps(result, indent=1))
-        return 0
+        if isinstance(result, dict):
+            print(json.dumps(result, indent=1))
+        return result if isinstance(result, int) else 0
     except (ValueError, OSError) as exc:
         if args.debug or os.environ.get("TACFN_DEBUG", "0") not in ("", "0"):
             raise

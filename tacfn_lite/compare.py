@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from .cards import pct
 from .checkpoints import load_model
 from .config import MODELS, RunConfig
 from .data import load_arrays
@@ -20,29 +21,24 @@ from .provenance import machine_info
 from .train import train_model
 
 
-def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-# torch's counter knows the CUDA attention kernels but not the CPU one that
-# nn.MultiheadAttention(need_weights=False) dispatches to; without this entry the attention
-# products of the MulT-style block count as zero on CPU.
-_CPU_SDPA = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-EXTRA_FLOP_FORMULAS = {_CPU_SDPA: _cpu_sdpa_flop} if _CPU_SDPA is not None else {}
-
-
 def flop_counter() -> FlopCounterMode:
-    """A ``FlopCounterMode`` that also counts CPU scaled-dot-product attention."""
-    return FlopCounterMode(display=False, custom_mapping=EXTRA_FLOP_FORMULAS)
+    """A ``FlopCounterMode`` that also counts CPU scaled-dot-product attention: torch's counter
+    knows the CUDA kernels only, so MulT's attention (need_weights=False) counted zero on CPU."""
+    def cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+        return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    cpu_sdpa = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    formulas = {cpu_sdpa: cpu_sdpa_flop} if cpu_sdpa is not None else {}
+    return FlopCounterMode(display=False, custom_mapping=formulas)
 
 
-def fusion_flops(cfg: RunConfig, batch_size: int = 1) -> int:
+def fusion_flops(cfg: RunConfig) -> int:
     """FLOPs of the fusion module + head alone for one clip of the configured size."""
     model = build_model(cfg.model).eval()
     d = cfg.data
     ta = 1 + int(d.sample_rate * d.duration) // d.hop_length
-    audio = torch.randn(batch_size, ta, d.n_mfcc)
-    video = torch.rand(batch_size, d.n_frames, 3, d.image_size, d.image_size)
+    audio = torch.randn(1, ta, d.n_mfcc)
+    video = torch.rand(1, d.n_frames, 3, d.image_size, d.image_size)
     with torch.no_grad():
         a = model.audio_encoder(audio) if model.audio_encoder is not None else None
         v, grid = model.video_encoder(video) if model.video_encoder is not None else (None, None)
@@ -111,14 +107,12 @@ def format_table(result: dict) -> str:
              "|---" * 7 + "|"]
     for name, r in result["models"].items():
         uar = np.mean([run["test_uar"] for run in r["runs"]])  # mean per-class recall
-        lines.append(f"| {name} | {100 * r['test_accuracy_mean']:.1f} ± "
-                     f"{100 * r['test_accuracy_std']:.1f} | {100 * uar:.1f} | "
-                     f"{100 * r['test_macro_f1_mean']:.1f} | "
-                     f"{r['params']:,} | {r['fusion_flops']:,} | {r['seconds_per_epoch']:.2f} |")
+        lines.append(f"| {name} | {pct(r['test_accuracy_mean'])} ± {pct(r['test_accuracy_std'])} | "
+                     f"{pct(uar)} | {pct(r['test_macro_f1_mean'])} | {r['params']:,} | "
+                     f"{r['fusion_flops']:,} | {r['seconds_per_epoch']:.2f} |")
     if b := result.get("baselines"):
-        lines.append(f"\nBaselines on the test split: majority class {100 * b['majority']:.1f}, "
-                     f"chance {100 * b['chance']:.1f}.")
+        lines.append(f"\nBaselines on the test split: majority class {pct(b['majority'])}, "
+                     f"chance {pct(b['chance'])}.")
     if c := result.get("ceilings"):  # audio, video, late, fusion
-        lines.append("\nDesigned ceilings: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in c.items())
-                     + ".")
+        lines.append("\nDesigned ceilings: " + ", ".join(f"{k} {pct(v)}" for k, v in c.items()) + ".")
     return "\n".join(lines)

@@ -21,8 +21,7 @@ COURSE_MODELS = ("tacfn", "concat", "late", "mult", "audio", "video")
 ABLATIONS = {"no selection": {"select": False}, "learned time": {"time_encoding": "learned"},
              "no reinforcement": {"reinforce": False}, "no residual": {"residual": False}}
 QUICK_ABLATIONS = dict(list(ABLATIONS.items())[:1])
-# Notebook 03 and bench/deviations.py: the authors' TACFN, the kit's, and each switch flipped
-# alone from the authors'; quick runs train the first three only.
+# Notebook 03 and bench/deviations.py: the authors' TACFN, the kit's, each switch flipped alone.
 DEVIATIONS = {"official": {"tacfn": "official"}, "kit": {"tacfn": "kit"},
               **{f"{k}={v}": {"tacfn": "official", k: v} for k, v in (
                   ("weight_norm", "clip"), ("selection", "query"), ("weight_scale", "count"),
@@ -51,8 +50,7 @@ class Course:
     epochs: int = 0
 
     def config(self, model: str = "tacfn", **overrides: Any) -> RunConfig:
-        """The config every notebook uses for ``model``; ``overrides`` are any
-        :func:`get_config` keys (e.g. ``select=False``, ``variant="synchrony"``)."""
+        """The config every notebook uses for ``model``; ``overrides``: any :func:`get_config` key."""
         base = {"model": model, "variant": self.variant, "size": "quick" if self.quick else "full",
                 "seed": self.seed, "device": self.device, "cache_dir": str(self.cache_dir),
                 "progress": False, "epochs": QUICK_EPOCHS if self.quick else FULL_EPOCHS}
@@ -97,10 +95,9 @@ class Course:
 
     def trained_all(self, cfgs: dict[str, RunConfig], arrays=None,
                     workers: int | None = None) -> dict[str, tuple]:
-        """:meth:`trained` for each named config: ``{name: (model, history)}``. On a CPU the
-        missing checkpoints train side by side in ``workers`` processes (default one each, at
-        most twice the cores) of one torch thread: these small models use a second thread poorly.
-        Each run seeds itself; a lone missing checkpoint trains here, at this process's threads."""
+        """:meth:`trained` for each named config: ``{name: (model, history)}``. On a CPU missing
+        checkpoints train side by side, one torch thread per process (these small models use a
+        second thread poorly) in ``workers`` processes (default one each, at most twice the cores)."""
         import torch
 
         from .runtime import resolve_device
@@ -116,11 +113,10 @@ class Course:
                 list(pool.map(_train_in_worker, [self] * len(missing), missing))
         return {name: self.trained(cfg, arrays) for name, cfg in cfgs.items()}
 
-    def trained_settings(self, settings: dict[str, dict], arrays=None, model: str = "tacfn"):
-        """:meth:`trained_all`, one after another (quicker than starting workers), for ``model``
-        under each named setting (e.g. :data:`ABLATIONS`): ``({name: test acc}, {name: model})``."""
-        runs = self.trained_all({name: self.config(model, **overrides)
-                                 for name, overrides in settings.items()}, arrays, workers=1)
+    def trained_settings(self, settings: dict[str, dict], arrays=None):
+        """:meth:`trained_all`, one after another (quicker than starting workers), for TACFN under
+        each named setting (e.g. :data:`ABLATIONS`): ``({name: test acc}, {name: model})``."""
+        runs = self.trained_all({n: self.config(**o) for n, o in settings.items()}, arrays, workers=1)
         return ({name: h["test"]["accuracy"] for name, (_, h) in runs.items()},
                 {name: m for name, (m, _) in runs.items()})
 

@@ -36,12 +36,11 @@ def atomic_write(path: str | Path, write) -> Path:
         torch_writer = isinstance(exc, RuntimeError) and any(
             s in str(exc) for s in ("inline_container", "PytorchStreamWriter"))
         err = exc.__context__ if torch_writer else exc
-        if not isinstance(err, OSError):
-            if err is not exc:  # torch's writer failed without saying why
-                raise OSError(errno.EIO, f"torch could not write the file ({exc})",
-                              str(path)) from exc
-            raise
-        raise OSError(err.errno, err.strerror or str(err), str(path)) from exc
+        if isinstance(err, OSError):
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from exc
+        if torch_writer:  # it failed without saying why
+            raise OSError(errno.EIO, f"torch could not write the file ({exc})", str(path)) from exc
+        raise
     return path
 
 

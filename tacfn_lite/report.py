@@ -68,8 +68,7 @@ def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> lis
 
 
 def notebook_parameters(notebooks: list[Path]) -> dict:
-    """Names and defaults of the notebooks' ``parameters`` cell: its one source
-    ``notebooks/parameters.py`` when present, else the first notebook's tagged cell."""
+    """Names and defaults of the ``parameters`` cell (``parameters.py``, else the first notebook's)."""
     src = notebooks[0].parent / "parameters.py"
     text = src.read_text() if src.is_file() else next(
         ("".join(c["source"]) for c in json.loads(notebooks[0].read_text())["cells"]
@@ -79,8 +78,7 @@ def notebook_parameters(notebooks: list[Path]) -> dict:
 
 
 def check_params(params: dict, notebooks: list[Path]) -> None:
-    """``ValueError`` before any notebook runs for a ``--param`` the notebooks do not define, a
-    value of another type than the cell's default, or an unknown variant or device."""
+    """``ValueError`` before any notebook runs for an unknown, mistyped or invalid ``--param``."""
     from .config import VARIANTS
     from .runtime import resolve_device
 
@@ -171,13 +169,9 @@ def _execute(nb: Path, out: Path, params: dict) -> dict:
     entry["seconds"] = round(time.perf_counter() - t0, 1)
     entry["cpu_seconds"] = round(sum(os.times()[2:4]) - cpu0, 1)
     if out.exists():
-        quiet = logging.getLogger("traitlets")  # nbconvert warns about images without alt text
-        level = quiet.level
+        quiet = logging.getLogger(f"{__name__}.nbconvert")  # it warns of images without alt text
         quiet.setLevel(logging.ERROR)
-        try:
-            body, _ = HTMLExporter(template_name="lab").from_filename(str(out))
-        finally:
-            quiet.setLevel(level)
+        body, _ = HTMLExporter(template_name="lab", log=quiet).from_filename(str(out))
         entry["html"] = atomic_write_text(out.with_suffix(".html"), body).name
     return entry
 
