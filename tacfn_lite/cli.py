@@ -50,7 +50,8 @@ TRAIN = ("epochs", "batch_size", "lr", "device", "amp", "out", "set")
 
 
 def _command(sub, func, help: str, *shared: str, **helps: str) -> argparse.ArgumentParser:
-    """Subcommand ``cmd_check_splits`` → ``check-splits`` with the ``shared`` flags, reworded by ``helps``."""
+    """Subcommand ``cmd_check_splits`` → ``check-splits`` with the ``shared`` flags, reworded by
+    ``helps``."""
     p = sub.add_parser(func.__name__.removeprefix("cmd_").replace("_", "-"), help=help)
     for name in shared:
         kw = {**OPTIONS[name], **({"help": helps[name]} if name in helps else {})}

@@ -72,6 +72,9 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
             out_dir: str | Path = "runs/compare", progress: bool = True) -> dict:
     """Train each model for each seed on one data set (same split); mean ± std of test metrics.
     Finished runs under ``out_dir`` are read back; a run cut short resumes from its ``last.pt``."""
+    if not models or not seeds or set(models) - set(MODELS):
+        raise ValueError(f"--models {','.join(models)!r} --seeds {seeds}: give at least one seed "
+                         f"and models from {', '.join(MODELS)}")
     arrays = load_arrays(base.data, progress=progress)
     rows, baselines = {}, None
     for name in models:
@@ -114,5 +117,6 @@ def format_table(result: dict) -> str:
         lines.append(f"\nBaselines on the test split: majority class {pct(b['majority'])}, "
                      f"chance {pct(b['chance'])}.")
     if c := result.get("ceilings"):  # audio, video, late, fusion
-        lines.append("\nDesigned ceilings: " + ", ".join(f"{k} {pct(v)}" for k, v in c.items()) + ".")
+        ceilings = ", ".join(f"{k} {pct(v)}" for k, v in c.items())
+        lines.append(f"\nDesigned ceilings: {ceilings}.")
     return "\n".join(lines)

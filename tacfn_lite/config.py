@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -162,11 +163,12 @@ def _coerce(key: str, value: Any) -> Any:
         if base == "bool":
             if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError(f"{key}: expected a boolean, got {value!r}")
-            return value.lower() in ("true", "1", "yes")
-        try:
-            return {"int": int, "float": float}[base](value)
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"{key}: expected {base}, got {value!r}") from exc
+            value = value.lower() in ("true", "1", "yes")
+        else:  # then checked below like any value (range, choices)
+            try:
+                value = {"int": int, "float": float}[base](value)
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"{key}: expected {base}, got {value!r}") from exc
     ok = {
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
@@ -181,6 +183,8 @@ def _coerce(key: str, value: Any) -> Any:
         raise ValueError(f"{key}: expected a probability in [0, 1], got {value!r}")
     if key in _POSITIVE and value <= 0:
         raise ValueError(f"{key}: expected a positive number, got {value!r}")
+    if key == "train.device" and not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+        raise ValueError(f"{key}: expected auto, cpu, cuda, cuda:N or mps, got {value!r}")
     return float(value) if base == "float" else value
 
 

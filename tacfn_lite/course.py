@@ -50,7 +50,8 @@ class Course:
     epochs: int = 0
 
     def config(self, model: str = "tacfn", **overrides: Any) -> RunConfig:
-        """The config every notebook uses for ``model``; ``overrides``: any :func:`get_config` key."""
+        """The config every notebook uses for ``model``; ``overrides``: any :func:`get_config`
+        key."""
         base = {"model": model, "variant": self.variant, "size": "quick" if self.quick else "full",
                 "seed": self.seed, "device": self.device, "cache_dir": str(self.cache_dir),
                 "progress": False, "epochs": QUICK_EPOCHS if self.quick else FULL_EPOCHS}
@@ -97,7 +98,8 @@ class Course:
                     workers: int | None = None) -> dict[str, tuple]:
         """:meth:`trained` for each named config: ``{name: (model, history)}``. On a CPU missing
         checkpoints train side by side, one torch thread per process (these small models use a
-        second thread poorly) in ``workers`` processes (default one each, at most twice the cores)."""
+        second thread poorly) in ``workers`` processes (default one each, at most twice the
+        cores)."""
         import torch
 
         from .runtime import resolve_device
@@ -116,7 +118,8 @@ class Course:
     def trained_settings(self, settings: dict[str, dict], arrays=None):
         """:meth:`trained_all`, one after another (quicker than starting workers), for TACFN under
         each named setting (e.g. :data:`ABLATIONS`): ``({name: test acc}, {name: model})``."""
-        runs = self.trained_all({n: self.config(**o) for n, o in settings.items()}, arrays, workers=1)
+        configs = {n: self.config(**o) for n, o in settings.items()}
+        runs = self.trained_all(configs, arrays, workers=1)
         return ({name: h["test"]["accuracy"] for name, (_, h) in runs.items()},
                 {name: m for name, (m, _) in runs.items()})
 

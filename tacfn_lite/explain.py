@@ -27,7 +27,11 @@ class LogitsForward(nn.Module):
         self.model = model
 
     def forward(self, audio: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
-        return self.model(audio, video).logits.float()
+        logits = self.model(audio, video).logits.float()
+        for x, encoder in ((audio, "audio_encoder"), (video, "video_encoder")):
+            if getattr(self.model, encoder, True) is None:  # a unimodal model ignores x, but
+                logits = logits + 0.0 * x.sum()  # Captum needs it in the graph: attribution 0
+        return logits
 
 
 @dataclass(frozen=True)

@@ -59,16 +59,20 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> list[Path]:
     """``NN_*.ipynb`` in order; ``only`` keeps those whose number or name starts with an entry."""
-    found = [p for p in sorted(Path(notebooks_dir).glob(NOTEBOOK_GLOB))
-             if not only or p.name.startswith(tuple(only))]
+    every = sorted(Path(notebooks_dir).glob(NOTEBOOK_GLOB))
+    if not every:
+        raise ValueError(f"{notebooks_dir}: no notebooks match {NOTEBOOK_GLOB}; pass --notebooks "
+                         "DIR (the kit's notebooks/ folder)")
+    found = [p for p in every if not only or p.name.startswith(tuple(only))]
     if not found:
-        raise ValueError(f"{notebooks_dir}: no notebooks match {NOTEBOOK_GLOB} {list(only) or ''}"
-                         "; pass --notebooks DIR (the kit's notebooks/ folder)")
+        raise ValueError(f"--only {','.join(only)}: no such notebook in {notebooks_dir} (it has "
+                         f"{', '.join(p.name[:2] for p in every)})")
     return found
 
 
 def notebook_parameters(notebooks: list[Path]) -> dict:
-    """Names and defaults of the ``parameters`` cell (``parameters.py``, else the first notebook's)."""
+    """Names and defaults of the ``parameters`` cell (``parameters.py``, else the first
+    notebook's)."""
     src = notebooks[0].parent / "parameters.py"
     text = src.read_text() if src.is_file() else next(
         ("".join(c["source"]) for c in json.loads(notebooks[0].read_text())["cells"]
@@ -84,8 +88,9 @@ def check_params(params: dict, notebooks: list[Path]) -> None:
 
     known = {**DEFAULT_PARAMETERS, **notebook_parameters(notebooks)}
     for key, value in params.items():
-        if key == "quick":
-            raise ValueError("--param quick: set it with --quick")
+        if key in ("quick", "run_dir"):
+            raise ValueError(f"--param {key}: set it with "
+                             + ("--quick" if key == "quick" else "--out and --run-id"))
         if key not in known:
             raise ValueError(f"--param {key}: not a notebook parameter (known: "
                              f"{', '.join(sorted(known))})")

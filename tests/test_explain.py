@@ -86,6 +86,18 @@ def test_ig_completeness_within_1pct_on_tacfn(synthav):
     assert float(attr.completeness_error.max()) < 0.01
 
 
+@pytest.mark.parametrize("modality", ["audio", "video"])
+def test_ig_gives_a_unimodal_model_zero_attribution_on_the_input_it_ignores(synthav, modality):
+    arrays = synthav("synchrony", "quick")
+    model = build_model(get_config(variant="synchrony", model=modality).model).eval()
+    batch = to_batch(arrays, [0, 300])
+    attr = integrated_gradients(model, batch.audio, batch.video, batch.label, "mean", n_steps=32,
+                                max_error=None)
+    used, ignored = (attr.audio, attr.video) if modality == "audio" else (attr.video, attr.audio)
+    assert float(ignored.abs().max()) == 0.0 and float(used.abs().max()) > 0.0
+    assert float(attr.completeness_error.max()) < 0.05
+
+
 def test_mean_baseline_is_each_clips_temporal_mean():
     audio, video = _toy_inputs()
     base_a, base_v = make_baselines("mean", audio, video)

@@ -180,6 +180,32 @@ def test_generate_regenerates_a_cache_that_vanishes_while_read(no_generation, tm
     assert not temp_files(tmp_path)
 
 
+def test_a_truncated_cache_file_is_regenerated(no_generation, tmp_path):
+    assert main(gen_argv(tmp_path)) == 0
+    (cache,) = tmp_path.glob("*.npz")
+    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # a copy cut short
+    assert main(gen_argv(tmp_path)) == 0 and len(no_generation) == 2
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--models", "tacfn,nosuch"), "--models 'tacfn,nosuch' --seeds (0,): give at least one"),
+    (("--seeds", "0"), "--seeds (): give at least one seed and models from tacfn, concat"),
+])
+def test_compare_refuses_unknown_models_and_no_seeds_before_training(tmp_path, capsys, args,
+                                                                     message):
+    rc = main(["compare", "--out", str(tmp_path / "c"), "--seeds", "1", "--device", "cpu",
+               "--set", f"cache_dir={tmp_path}", *args])
+    assert message in one_line(capsys, rc, "", code=2) and not any(tmp_path.iterdir())
+
+
+def test_evaluate_names_the_device_choices_for_an_unknown_device(tmp_path, capsys):
+    ckpt = tmp_path / "best.pt"
+    ckpt.write_bytes(b"")
+    rc = main(["evaluate", str(ckpt), "--device", "tpu"])
+    assert "device 'tpu': expected auto, cpu, cuda, cuda:N or mps" in one_line(capsys, rc, "",
+                                                                               code=2)
+
+
 # ----------------------------------------------------------------------------- prepare
 def prep_argv(raw: Path, out: Path, *extra: str) -> list[str]:
     return ["prepare", "ravdess", "--root", str(raw), "--out", str(out), *extra]
@@ -482,6 +508,7 @@ def test_report_runs_the_kits_notebooks_from_any_folder(synthav, synthav_cache, 
     ("nosuch=1", "--param nosuch: not a notebook parameter (known: cache_dir, checkpoint_dir"),
     ("seed=abc", "--param seed='abc': expected int (the parameters cell has seed = 0)"),
     ("quick=true", "--param quick: set it with --quick"),
+    ("run_dir='/tmp/elsewhere'", "--param run_dir: set it with --out and --run-id"),
     ("variant=synchronous", "--param variant='synchronous': choose from complementary, "),
     ("device=tpu", "--param device='tpu': "),
     ("epochs=-3", "--param epochs=-3: expected 0 (the course's own epochs) or a positive"),
@@ -494,11 +521,23 @@ def test_report_params_are_checked_before_any_notebook_runs(notebooks, tmp_path,
     assert message in line and not fake_papermill and not (tmp_path / "reports").exists()
 
 
+def test_report_only_a_missing_notebook_lists_the_notebooks_there(notebooks, tmp_path, capsys,
+                                                                  fake_papermill):
+    rc = main(["report", "--notebooks", str(notebooks), "--out", str(tmp_path / "r"), "--only",
+               "99"])
+    line = one_line(capsys, rc, "--only 99: no such notebook in", code=2)
+    assert "(it has 00" in line and "--notebooks DIR" not in line and not fake_papermill
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("--set", "d_model=30"), "model.d_model 30 must be a multiple of model.n_heads 4"),
     (("--set", "n_heads=3"), "model.d_model 32 must be a multiple of model.n_heads 3"),
     (("--epochs", "0"), "train.epochs: expected a positive number, got 0"),
     (("--epochs", "-1"), "train.epochs: expected a positive number, got -1"),
+    (("--set", "n_heads=0"), "model.n_heads: expected a positive number, got 0"),
+    (("--set", "n_frames=0"), "data.n_frames: expected a positive number, got 0"),
+    (("--set", "dropout=2"), "model.dropout: expected a probability in [0, 1], got 2.0"),
+    (("--device", "tpu"), "train.device: expected auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
     (("--root", "/no/such/ravdess"), "data.root '/no/such/ravdess' is for a real corpus: add "
                                      "--data ravdess"),
 ])

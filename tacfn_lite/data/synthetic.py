@@ -8,6 +8,7 @@ import json
 import logging
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -272,7 +273,7 @@ def load_synthav(cfg: DataConfig, progress: bool = True, force: bool = False) ->
             with np.load(path, allow_pickle=False) as z:
                 return ClipArrays(*(z[k] for k in NPZ_KEYS), CLASS_NAMES,
                                   json.loads(str(z["meta"])))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             log.warning("SynthAV cache %s is unreadable (%s); regenerating", path, exc)
     check_space(path, cache_bytes(cfg), force)
     path.parent.mkdir(parents=True, exist_ok=True)  # a read-only or foreign cache folder fails
