@@ -138,8 +138,10 @@ def test_find_notebooks_orders_by_number_and_filters(tmp_path):
         (tmp_path / name).write_text("{}")
     assert [p.name for p in find_notebooks(tmp_path)] == ["00_a.ipynb", "04_b.ipynb", "10_c.ipynb"]
     assert [p.name for p in find_notebooks(tmp_path, ("04",))] == ["04_b.ipynb"]
-    with pytest.raises(ValueError, match="no notebooks"):
+    with pytest.raises(ValueError, match=r"--only 99: no such notebook .* \(it has 00, 04, 10\)"):
         find_notebooks(tmp_path, ("99",))
+    with pytest.raises(ValueError, match="no notebooks match .*; pass --notebooks DIR"):
+        find_notebooks(tmp_path / "build.py")  # not a notebook folder
 
 
 def _notebook(path: Path, *sources: str) -> None:
