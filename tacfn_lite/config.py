@@ -183,6 +183,10 @@ def _coerce(key: str, value: Any) -> Any:
         raise ValueError(f"{key}: expected a probability in [0, 1], got {value!r}")
     if key in _POSITIVE and value <= 0:
         raise ValueError(f"{key}: expected a positive number, got {value!r}")
+    if key in ("train.lr", "train.weight_decay") and value < 0:
+        raise ValueError(f"{key}: expected a number >= 0, got {value!r}")
+    if key in ("train.seed", "data.data_seed") and not 0 <= value < 2 ** 32:
+        raise ValueError(f"{key}: expected 0 to 2**32 - 1 (a seed), got {value!r}")
     if key == "train.device" and not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
         raise ValueError(f"{key}: expected auto, cpu, cuda, cuda:N or mps, got {value!r}")
     return float(value) if base == "float" else value

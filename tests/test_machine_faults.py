@@ -538,6 +538,8 @@ def test_report_only_a_missing_notebook_lists_the_notebooks_there(notebooks, tmp
     (("--set", "n_frames=0"), "data.n_frames: expected a positive number, got 0"),
     (("--set", "dropout=2"), "model.dropout: expected a probability in [0, 1], got 2.0"),
     (("--device", "tpu"), "train.device: expected auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
+    (("--seed", "-1"), "train.seed: expected 0 to 2**32 - 1 (a seed), got -1"),
+    (("--lr", "-1"), "train.lr: expected a number >= 0, got -1.0"),
     (("--root", "/no/such/ravdess"), "data.root '/no/such/ravdess' is for a real corpus: add "
                                      "--data ravdess"),
 ])
