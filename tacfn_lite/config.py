@@ -10,6 +10,7 @@ from typing import Any
 
 CLASS_NAMES = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 MODELS = ("tacfn", "concat", "late", "mult", "audio", "video")
+DEVICES = "auto, cpu, cuda, cuda:N or mps"  # what train.device, --device and --param accept
 DIRECTIONS = ("audio->video", "video->audio", "both")
 VARIANTS = ("complementary", "redundant", "synchrony")
 # MulT's aligned IEMOCAP features per step; steps are words, given one shared nominal rate so
@@ -188,7 +189,7 @@ def _coerce(key: str, value: Any) -> Any:
     if key in ("train.seed", "data.data_seed") and not 0 <= value < 2 ** 32:
         raise ValueError(f"{key}: expected 0 to 2**32 - 1 (a seed), got {value!r}")
     if key == "train.device" and not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
-        raise ValueError(f"{key}: expected auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        raise ValueError(f"{key}: expected {DEVICES}, got {value!r}")
     return float(value) if base == "float" else value
 
 

@@ -68,9 +68,9 @@ class Course:
         every field a notebook varies is in the name (:meth:`trained` also checks the config)."""
         ref = get_config("tiny", model=cfg.model.model, variant=cfg.data.variant,
                          size=cfg.data.size).model
-        tag = "-".join(f"{f.name}{getattr(cfg.model, f.name)}" for f in fields(cfg.model)
-                       if getattr(cfg.model, f.name) != getattr(ref, f.name))  # e.g. selectFalse
-        tag = tag.replace("=", "").replace(",", "-").replace(">", "")
+        changed = {f.name: getattr(cfg.model, f.name) for f in fields(cfg.model)
+                   if getattr(cfg.model, f.name) != getattr(ref, f.name)}
+        tag = "-".join(f"{k}{v}" for k, v in changed.items()).replace(">", "")  # e.g. selectFalse
         name = "-".join(x for x in (cfg.model.model, tag, f"s{cfg.train.seed}",
                                     f"e{cfg.train.epochs}") if x)
         return Path(self.checkpoint_dir) / f"{cfg.data.variant}-{cfg.data.size}" / name / "best.pt"

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .config import DEVICES
+
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU; an unavailable explicit choice raises."""
@@ -22,7 +24,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     try:
         dev = torch.device(name)
     except RuntimeError as exc:
-        raise ValueError(f"device {str(name)!r}: expected auto, cpu, cuda, cuda:N or mps") from exc
+        raise ValueError(f"device {str(name)!r}: expected {DEVICES}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(name)!r} requested but CUDA is not available")
     return dev

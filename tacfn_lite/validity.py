@@ -103,8 +103,7 @@ def map_pointing_scores(model: nn.Module, arrays: ClipArrays, idx, batch_size: i
         n_correct += int(correct.sum())
         if not len(sub):  # nothing to score in this batch
             continue
-        scores = {name: map_pointing(name, getattr(out, name), sub, out.video_grid)[0]
-                  for name in MAPS if getattr(out, name) is not None}
+        scores = {name: hit for name, (hit, _) in _own_maps(out, sub).items()}
         if out.audio_select is not None:
             rolled = selection_rollout(model, sub.audio, out.audio_select)
             scores["audio_select_rollout"] = pointing_game(rolled, sub.audio_mask.bool())
@@ -221,6 +220,13 @@ def _rows(obj: Batch | FusionOutput, rows: torch.Tensor):
                            if isinstance(v, (torch.Tensor, list))})
 
 
+def _own_maps(out: FusionOutput, sub: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`map_pointing` (hits, chance) of every map the model returned, on the clips of
+    ``sub``."""
+    return {name: map_pointing(name, getattr(out, name), sub, out.video_grid)
+            for name in MAPS if getattr(out, name) is not None}
+
+
 def _batches(model: nn.Module, arrays: ClipArrays, idx: np.ndarray, batch_size: int):
     """Per batch of clips ``idx``: the Batch, which clips are correct ``(B,)`` bool, and the
     Batch and the model output of the correct clips only."""
@@ -317,8 +323,7 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
         _add(per_clip, {"correct": correct, "labels": batch.label, "ablation": ablation})
         if not len(sub):
             continue
-        for name in (n for n in MAPS if getattr(out, n) is not None):
-            hit, chance = map_pointing(name, getattr(out, name), sub, out.video_grid)
+        for name, (hit, chance) in _own_maps(out, sub).items():
             _add(per_clip, {f"{name}_hit": hit, f"{name}_chance": chance})
         attr, ig = _ig_scores(model, sub, baseline, n_steps)
         _add(per_clip, ig)
