@@ -5,7 +5,8 @@ fraction of a large float32 matmul's rate measured in the same run on the same t
 ``--baseline REV`` measures the same thing for an earlier commit in the same run (a temporary
 ``git worktree``, imported first on ``PYTHONPATH``), so the speed-up is read off one JSON. Both
 sides run in alternating fresh processes (``--processes``, best of each side), as one process's
-speed varies with where its memory and threads land.
+speed varies with where its memory and threads land. ``--parts`` adds where a TACFN step's time
+goes: forward + backward of each encoder and of the fusion with its head, and the optimiser step.
 
     python bench/train_throughput.py --baseline 9746faa   # bench/results/train_throughput.json
     python bench/train_throughput.py --smoke
@@ -74,6 +75,50 @@ def step_rate(model_name: str, steps: int, cache_dir: str, warmup: int = 3,
     return {"clips_per_s": round(clips / seconds, 1), "gflops": round(flops / seconds / 1e9, 2)}
 
 
+def part_times(cache_dir: str, repeats: int = 7, steps: int = 10) -> dict:
+    """Milliseconds of each part of one TACFN training step (batch 32, this process's threads):
+    forward + backward of the video encoder, the audio encoder and the fusion with its head (each
+    on the real batch, the others' outputs held fixed), the optimiser step, and the whole step."""
+    from tacfn_lite import train
+    from tacfn_lite.config import get_config
+    from tacfn_lite.data import make_loaders
+    from tacfn_lite.model import build_model
+
+    cfg = get_config("tiny", variant="synchrony", device="cpu", progress=False,
+                     cache_dir=cache_dir)
+    batch = next(iter(make_loaders(cfg, progress=False)[0]["train"]))
+    torch.manual_seed(0)
+    model = build_model(cfg.model).train()
+    opt = train.make_optimizer(model, cfg.train)
+    audio = model.audio_encoder(batch.audio).detach().requires_grad_()
+    video, grid = model.video_encoder(batch.video)
+    video = video.detach().requires_grad_()
+    loss = torch.nn.functional.cross_entropy
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss(model(batch.audio, batch.video).logits, batch.label).backward()
+        opt.step()
+
+    parts = {"video_encoder": lambda: model.video_encoder(batch.video)[0].sum().backward(),
+             "audio_encoder": lambda: model.audio_encoder(batch.audio).sum().backward(),
+             "fusion_and_head": lambda: loss(model.fusion(audio, video, grid).logits,
+                                             batch.label).backward(),
+             "optimizer_step": opt.step, "whole_step": step}
+    out = {}
+    for name, fn in parts.items():
+        fn()  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            best = min(best, (time.perf_counter() - t0) / steps)
+        out[name] = round(best * 1e3, 3)
+    return {"ms": out, "fraction_of_step": {k: round(v / out["whole_step"], 3)
+                                            for k, v in out.items() if k != "whole_step"}}
+
+
 def measure(models: tuple[str, ...], steps: int, cache_dir: str) -> dict:
     peak = matmul_gflops()
     rows = {m: step_rate(m, steps, cache_dir) for m in models}
@@ -135,6 +180,8 @@ def main() -> None:
                    "on a loaded machine, where spinning OpenMP threads make 2-thread numbers noise")
     p.add_argument("--processes", type=int, default=3, help="fresh processes per side; "
                    "each side keeps its best")
+    p.add_argument("--parts", action="store_true", help="also time each part of a TACFN step "
+                   "(encoders, fusion with head, optimiser) in this process")
     p.add_argument("--cache-dir", default=str(REPO / ".cache" / "tacfn_lite"), help="SynthAV cache")
     args = p.parse_args()
     if args.threads:
@@ -150,6 +197,8 @@ def main() -> None:
         result["speedup"] = {m: round(sides["current"]["models"][m]["clips_per_s"]
                                       / sides["baseline"]["models"][m]["clips_per_s"], 2)
                              for m in models}
+    if args.parts:
+        result["tacfn_parts"] = part_times(args.cache_dir, *((2, 1) if args.smoke else ()))
     write_result("train_throughput", result, args.results_dir)
 
 

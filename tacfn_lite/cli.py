@@ -88,8 +88,12 @@ def cmd_generate(args) -> dict:
 def cmd_train(args) -> dict:
     from .train import train_model
 
+    cfg = config_from_args(args)
+    if args.resume and not (Path(cfg.train.out_dir) / "last.pt").exists():
+        print(f"tacfn-lite train: {cfg.train.out_dir}: nothing to resume (no last.pt there); "
+              "training from epoch 0", file=sys.stderr)
     # train_model seeds before building the model; DDP under torchrun
-    _, hist = train_model(config_from_args(args), resume=args.resume)
+    _, hist = train_model(cfg, resume=args.resume)
     return {"best_epoch": hist.best_epoch, "val_accuracy": hist.val["accuracy"],
             "test_accuracy": hist.test["accuracy"], "test_uar": hist.test["uar"],
             "test_macro_f1": hist.test["macro_f1"], "checkpoint": hist.checkpoint}
@@ -247,7 +251,8 @@ FIXES = {  # errno → what to do; {where}: the command's own folder options
     errno.ENOSPC: "free some space or choose another folder, then rerun",
     errno.EROFS: "the folder is read-only: choose a writable one ({where})",
     errno.EACCES: "choose a folder you may write to ({where})",
-    errno.ENOENT: "it is missing (moved or deleted while running?): check the path and rerun"}
+    errno.ENOENT: "it is missing (moved or deleted while running?): check the path and rerun",
+    errno.EEXIST: "a file stands where a folder is needed: choose a folder ({where})"}
 WHERE = {  # each command's own options for where it writes; others: pick another path
     "generate": "--set cache_dir=DIR", "train": "--out, --set cache_dir=DIR",
     "prepare": "--out, --set cache_dir=DIR", "export": "--out", "compare": "--out, --json",
@@ -259,7 +264,8 @@ RERUN = {"train": "`train --resume` continues from the last complete checkpoint"
 
 def error_line(exc: OSError, command: str) -> str:
     """One line for an OS-level failure: the path, what went wrong, what to do."""
-    code = {errno.EPERM: errno.EACCES, errno.EDQUOT: errno.ENOSPC}.get(exc.errno, exc.errno)
+    code = {errno.EPERM: errno.EACCES, errno.EDQUOT: errno.ENOSPC,
+            errno.ENOTDIR: errno.EEXIST}.get(exc.errno, exc.errno)
     fix = FIXES.get(code, "check the path and the disk, then rerun (--debug shows the traceback)")
     fix = fix.format(where=WHERE.get(command, "another path"))
     if code == errno.ENOSPC and command in RERUN:
@@ -277,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(result, dict):
             print(json.dumps(result, indent=1))
         return result if isinstance(result, int) else 0
+    except BrokenPipeError:  # the reader went away (`... | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (ValueError, OSError) as exc:
         if args.debug or os.environ.get("TACFN_DEBUG", "0") not in ("", "0"):
             raise

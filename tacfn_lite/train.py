@@ -163,6 +163,7 @@ def _setup(model: nn.Module, cfg: RunConfig) -> _Run:
     optimizer = make_optimizer(model, tc)
     scaler = torch.amp.GradScaler("cuda", enabled=tc.amp and device.type == "cuda")
     out = Path(tc.out_dir)
+    out.mkdir(parents=True, exist_ok=True)  # a file of that name stops the run before an epoch
     history = History(checkpoint=str(out / "best.pt"))
     return _Run(model, net, optimizer, scaler, device, out, history)
 

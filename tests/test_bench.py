@@ -87,13 +87,17 @@ def test_fusion_cost_smoke_json_and_figure(tmp_path):
 def test_train_throughput_smoke_reports_clips_per_second_and_peak_fraction(synthav,
                                                                           synthav_cache, tmp_path):
     synthav("synchrony")  # generated once per session, reused by the script
-    rec, _ = run_bench("train_throughput.py", "--smoke", "--cache-dir", synthav_cache,
+    rec, _ = run_bench("train_throughput.py", "--smoke", "--parts", "--cache-dir", synthav_cache,
                        results=tmp_path)
     row = rec["current"]["models"]["tacfn"]
     assert rec["current"]["matmul_gflops"] > 0 and row["clips_per_s"] > 0
     assert row["fraction_of_matmul_peak"] == pytest.approx(
         row["gflops"] / rec["current"]["matmul_gflops"], abs=1e-3)
     assert 0 < row["fraction_of_matmul_peak"] < 1
+    parts = rec["tacfn_parts"]  # --parts: each part of a step timed, fractions of the whole
+    assert set(parts["ms"]) == {"video_encoder", "audio_encoder", "fusion_and_head",
+                                "optimizer_step", "whole_step"}
+    assert all(0 < f < 1 for f in parts["fraction_of_step"].values())
 
 
 def test_gpu_smoke_json_records_both_amp_settings(tmp_path):

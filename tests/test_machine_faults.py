@@ -342,6 +342,50 @@ def test_train_into_a_read_only_folder_is_one_line(synthav, synthav_cache, tmp_p
     assert not (tmp_path / "ro").exists()
 
 
+def test_train_out_naming_a_file_stops_before_any_epoch(synthav, synthav_cache, tmp_path,
+                                                        monkeypatch, capsys):
+    synthav("complementary", "quick")
+    (tmp_path / "run").write_text("notes")
+    monkeypatch.setattr("tacfn_lite.train._epoch", lambda *a: pytest.fail("an epoch ran"))
+    line = one_line(capsys, main(train_argv(synthav_cache, tmp_path / "run", epochs=1)),
+                    tmp_path / "run")
+    assert "a file stands where a folder is needed" in line and "--out" in line
+    assert (tmp_path / "run").read_text() == "notes"
+
+
+def test_train_resume_without_a_checkpoint_says_it_starts_from_epoch_0(synthav, synthav_cache,
+                                                                       tmp_path, capsys):
+    synthav("complementary", "quick")
+    assert main([*train_argv(synthav_cache, tmp_path / "run", epochs=1), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "nothing to resume (no last.pt there); training from epoch 0" in err
+    assert main([*train_argv(synthav_cache, tmp_path / "run", epochs=2), "--resume"]) == 0
+    assert "nothing to resume" not in capsys.readouterr().err  # epoch 0's last.pt is there now
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--actors", "30"], "--actors 30: SynthAV complementary/quick has actors 1..24"),
+    (["--actors", "0"], "--actors 0: SynthAV complementary/quick has actors 1..24"),
+    (["--per-class", "0"], "--per-class 0: expected at least 1")])
+def test_export_refuses_actors_synthav_does_not_have(synthav, synthav_cache, tmp_path, capsys,
+                                                    args, message):
+    synthav("complementary", "quick")
+    rc = main(["export", "ravdess", "--out", str(tmp_path / "raw"), "--size", "quick",
+               "--variant", "complementary", "--set", f"data.cache_dir={synthav_cache}", *args])
+    assert rc == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "raw").exists()
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(synthav, synthav_cache, tmp_path):
+    """``tacfn-lite ... | head``: no "(no path): Broken pipe" line, no traceback."""
+    synthav("complementary", "quick")
+    cli = (f"{sys.executable} -m tacfn_lite.cli generate --size quick --variant complementary "
+           f"--set data.cache_dir={synthav_cache}")
+    done = subprocess.run(f"{cli} | true", shell=True, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TQDM_DISABLE": "1"})
+    assert done.stderr == "", done.stderr
+
+
 @pytest.mark.parametrize("command", ["train", "compare"])
 def test_prepared_shard_vanishing_while_read_is_named(corpus, tmp_path, monkeypatch, capsys,
                                                       command):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +149,16 @@ def test_landmark_csv_follows_the_openface_layout(exported):
     assert lines[1].split(",")[0] == "1"
     table = read_landmarks(csv)
     assert min(table) == 1 and table[1][0].shape == (68, 2)
+
+
+@pytest.mark.parametrize("text", ["", ",".join(landmark_header()) + "\n"])
+def test_a_landmark_csv_without_rows_is_one_clear_error_without_numpy_warnings(tmp_path, text):
+    csv = tmp_path / "01-01-01-01-01-01-01.csv"
+    csv.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "input contained no data" would raise here
+        with pytest.raises(ValueError, match=r"01-01\.csv: landmark CSV has no rows"):
+            read_landmarks(csv)
 
 
 def test_crop_falls_back_to_haar_box_then_centre(monkeypatch):
