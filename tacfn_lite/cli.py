@@ -139,8 +139,10 @@ def cmd_compare(args) -> None:
     from .io import write_json
 
     models = tuple(args.models.split(",")) if args.models else MODELS
-    out_dir = args.out or "runs/compare"
-    result = compare(config_from_args(args), models, tuple(range(args.seeds)), out_dir)
+    cfg = config_from_args(args)
+    data = cfg.data.variant if cfg.data.name == "synthav" else cfg.data.name
+    out_dir = args.out or f"runs/compare/{data}"  # one folder per data set: its runs resume
+    result = compare(cfg, models, tuple(range(args.seeds)), out_dir)
     print(format_table(result))
     out = write_json(args.json or Path(out_dir) / f"compare_{result['variant']}.json",
                      {**result, "command": "tacfn-lite " + " ".join(sys.argv[1:])})
@@ -214,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actors", type=int, default=24, help="actors 1..N")
     p.add_argument("--per-class", type=int, default=1, help="clips per actor and class")
     p = _command(sub, cmd_compare, "train every model on the same splits/seeds; one table",
-                 *DATA, *TRAIN, out="folder for the runs (default runs/compare)")
+                 *DATA, *TRAIN, out="folder for the runs (default runs/compare/<variant>)")
     p.add_argument("--models", help="comma-separated subset of " + ",".join(MODELS))
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     p.add_argument("--json", help="where to save the result (default OUT/compare_<variant>.json; "
@@ -286,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`... | head`): nothing left to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        rerun = f"; {RERUN[args.command]}" if args.command in RERUN else ""
+        print(f"tacfn-lite {args.command}: interrupted{rerun}", file=sys.stderr)
+        return 130
     except (ValueError, OSError) as exc:
         if args.debug or os.environ.get("TACFN_DEBUG", "0") not in ("", "0"):
             raise

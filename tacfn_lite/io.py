@@ -78,7 +78,7 @@ def read_json(path: str | Path, what: str = "file") -> Any:
     """The JSON in ``path``; ``ValueError`` naming the file and ``what`` it is when invalid."""
     try:
         return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # the latter: a binary file
         raise ValueError(f"{path}: {what} is not valid JSON ({exc})") from exc
 
 
@@ -101,7 +101,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Load a checkpoint with ``weights_only=True``; raise ``ValueError`` naming a bad file."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: checkpoint not found")
+        raise ValueError(f"{path}: " + ("a folder; give a checkpoint file in it, e.g. best.pt"
+                                        if path.is_dir() else "checkpoint not found"))
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/corrupt files

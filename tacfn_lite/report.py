@@ -58,16 +58,17 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> list[Path]:
-    """``NN_*.ipynb`` in order; ``only`` keeps those whose number or name starts with an entry."""
+    """``NN_*.ipynb`` in order; ``only`` keeps the notebooks it names, each entry a number (``4``
+    or ``04``) or the start of a name (``04_train``); an entry naming none is an error."""
     every = sorted(Path(notebooks_dir).glob(NOTEBOOK_GLOB))
     if not every:
         raise ValueError(f"{notebooks_dir}: no notebooks match {NOTEBOOK_GLOB}; pass --notebooks "
                          "DIR (the kit's notebooks/ folder)")
-    found = [p for p in every if not only or p.name.startswith(tuple(only))]
-    if not found:
-        raise ValueError(f"--only {','.join(only)}: no such notebook in {notebooks_dir} (it has "
-                         f"{', '.join(p.name[:2] for p in every)})")
-    return found
+    keys = [f"{int(e):02d}_" if e.strip().isdigit() else e.strip() for e in only]
+    if missing := [e for e, k in zip(only, keys) if not any(p.name.startswith(k) for p in every)]:
+        raise ValueError(f"--only {','.join(missing)}: no such notebook in {notebooks_dir} (it "
+                         f"has {', '.join(p.name[:2] for p in every)})")
+    return [p for p in every if not only or p.name.startswith(tuple(keys))]
 
 
 def notebook_parameters(notebooks: list[Path]) -> dict:

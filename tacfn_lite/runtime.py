@@ -25,8 +25,11 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         dev = torch.device(name)
     except RuntimeError as exc:
         raise ValueError(f"device {str(name)!r}: expected {DEVICES}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(name)!r} requested but CUDA is not available")
+    mps = getattr(torch.backends, "mps", None)
+    available = {"cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}
+    if not available.get(dev.type, True):
+        raise ValueError(f"device {str(name)!r} requested but this torch has no usable "
+                         f"{dev.type.upper()}: use --device cpu or auto")
     return dev
 
 

@@ -115,6 +115,7 @@ def train_model(cfg: RunConfig, *, arrays=None, resume: bool = False, progress: 
     from .data import make_loaders
     from .model import build_model
 
+    resolve_device(cfg.train.device)  # an unusable device stops the run before any data loads
     distributed = _init_distributed(cfg.train.device)  # the sampler needs the process group
     loaders, manifest = make_loaders(cfg, arrays, progress=progress, distributed=distributed)
     seed_everything(cfg.train.seed)
@@ -168,16 +169,24 @@ def _setup(model: nn.Module, cfg: RunConfig) -> _Run:
     return _Run(model, net, optimizer, scaler, device, out, history)
 
 
+# Settings a resumed run may change; any other difference would make it another run.
+RESUMABLE = {"train.epochs", "train.device", "train.amp", "train.patience", "train.out_dir",
+             "train.num_workers", "train.progress", "data.cache_dir"}
+
+
 def _resume(run: _Run, train_loader, cfg: RunConfig) -> None:
     """Continue from ``last.pt``: weights, optimiser, scaler, RNG and loader state, history."""
     last = run.out / "last.pt"
     if not last.exists():
         return
     ckpt = load_checkpoint(last, map_location=run.device)
-    saved = RunConfig.from_dict(ckpt["config"])
-    for section in ("data", "model"):
-        if getattr(saved, section) != getattr(cfg, section):
-            raise ValueError(f"{last}: cannot resume, its {section} config differs from this run's")
+    saved, done = RunConfig.from_dict(ckpt["config"]).to_dict(), ckpt["epoch"] + 1
+    changed = [f"{sec}.{k} ({saved[sec][k]!r} there, {v!r} now)" for sec, d in cfg.to_dict().items()
+               for k, v in d.items() if v != saved[sec][k] and f"{sec}.{k}" not in RESUMABLE]
+    if changed or done > cfg.train.epochs:
+        why = (f"{', '.join(changed)} differ{'s' * (len(changed) == 1)}" if changed else
+               f"{done} epochs are done there, more than --epochs {cfg.train.epochs}")
+        raise ValueError(f"{last}: cannot resume: {why}; keep its settings or use another --out")
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
     if ckpt.get("scaler"):

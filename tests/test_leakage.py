@@ -120,3 +120,17 @@ def test_check_splits_cli_passes_clean_and_fails_leaky_manifest(tmp_path, capsys
 def test_check_splits_names_a_missing_file(tmp_path):
     with pytest.raises(ValueError, match="nope.json: manifest not found"):
         check_splits(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text(json.dumps({"splits": {"test": "actors 1-4"}, "epochs": 3})),
+     "expected a split manifest"),  # a model card has "splits" too, but no split mapping
+    (lambda p: p.write_bytes(b"PK\x03\x04\x80\x81binary"), "manifest is not valid JSON"),
+    (lambda p: p.mkdir(), "a folder; give its split_manifest.json")])
+def test_check_splits_names_the_file_when_it_is_not_a_manifest(tmp_path, capsys, make, message):
+    """A model card, a checkpoint or a run folder given by mistake: one line naming the path."""
+    make(path := tmp_path / "given")
+    assert main(["check-splits", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tacfn-lite check-splits: error: {path}: ") and message in err
+    assert len(err.splitlines()) == 1

@@ -206,6 +206,20 @@ def test_evaluate_names_the_device_choices_for_an_unknown_device(tmp_path, capsy
                                                                                code=2)
 
 
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_device_this_torch_lacks_is_one_line_before_any_work(tmp_path, capsys, monkeypatch,
+                                                               command):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    ckpt = tmp_path / "best.pt"
+    ckpt.write_bytes(b"")  # evaluate blamed this file when the device was the problem
+    argv = {"train": ["train", "--epochs", "1", "--out", str(tmp_path / "run"),
+                      "--set", f"data.cache_dir={tmp_path / 'cache'}"],
+            "evaluate": ["evaluate", str(ckpt)]}[command]
+    line = one_line(capsys, main([*argv, "--device", "mps"]), "", code=2)
+    assert "device 'mps' requested but this torch has no usable MPS" in line
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+
+
 # ----------------------------------------------------------------------------- prepare
 def prep_argv(raw: Path, out: Path, *extra: str) -> list[str]:
     return ["prepare", "ravdess", "--root", str(raw), "--out", str(out), *extra]
@@ -376,6 +390,20 @@ def test_export_refuses_actors_synthav_does_not_have(synthav, synthav_cache, tmp
     assert not (tmp_path / "raw").exists()
 
 
+@pytest.mark.parametrize("command, target, hint", [
+    ("train", "tacfn_lite.train.train_model", "; `train --resume` continues from the last"),
+    ("compare", "tacfn_lite.compare.compare", "")])
+def test_ctrl_c_is_one_line_with_how_to_continue(monkeypatch, capsys, tmp_path, command, target,
+                                                hint):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(target, interrupted)
+    rc = main([command, "--epochs", "1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 130 and err.startswith(f"tacfn-lite {command}: interrupted{hint}")
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
 def test_a_reader_that_goes_away_ends_the_command_quietly(synthav, synthav_cache, tmp_path):
     """``tacfn-lite ... | head``: no "(no path): Broken pipe" line, no traceback."""
     synthav("complementary", "quick")
@@ -436,6 +464,19 @@ def test_compare_without_json_saves_under_its_runs_not_the_repository_results(
     assert main(argv) == 0
     assert f"saved {tmp_path / 'runs' / 'compare_complementary.json'}" in capsys.readouterr().out
     assert not (tmp_path / "bench").exists()
+
+
+def test_compare_keeps_each_variant_in_its_own_default_folder(synthav, synthav_cache, tmp_path,
+                                                              monkeypatch, capsys):
+    """Two variants in a row with the default --out: the second one's runs used to meet the
+    first one's checkpoints ("cannot resume")."""
+    monkeypatch.chdir(tmp_path)
+    for variant in ("complementary", "synchrony"):
+        synthav(variant, "quick")
+        argv = compare_argv(synthav_cache, tmp_path)
+        del argv[argv.index("--out"):argv.index("--out") + 2]
+        assert main([*argv, "--variant", variant, "--size", "quick"]) == 0, capsys.readouterr()
+        assert (tmp_path / "runs" / "compare" / variant / "audio_s0" / "best.pt").is_file()
 
 
 # ----------------------------------------------------------------------------- predict --explain
@@ -648,3 +689,9 @@ def test_os_error_is_one_line_and_debug_shows_the_traceback(corpus, tmp_path):
     for debug in (cli("--debug", *argv), cli(*argv, TACFN_DEBUG="1")):
         assert debug.returncode == 1 and "Traceback" in debug.stderr
         assert "NotADirectoryError" in debug.stderr
+
+
+def test_a_run_folder_given_for_a_checkpoint_says_it_is_a_folder(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    line = one_line(capsys, main(["evaluate", str(tmp_path / "run")]), tmp_path / "run", code=2)
+    assert "a folder; give a checkpoint file in it, e.g. best.pt" in line

@@ -140,6 +140,12 @@ def test_find_notebooks_orders_by_number_and_filters(tmp_path):
     assert [p.name for p in find_notebooks(tmp_path, ("04",))] == ["04_b.ipynb"]
     with pytest.raises(ValueError, match=r"--only 99: no such notebook .* \(it has 00, 04, 10\)"):
         find_notebooks(tmp_path, ("99",))
+    # "0" is notebook 00 (it matched every name starting with 0), "4" is 04 (it matched none and
+    # was dropped without a word when another entry matched)
+    assert [p.name for p in find_notebooks(tmp_path, ("0", "4"))] == ["00_a.ipynb", "04_b.ipynb"]
+    assert [p.name for p in find_notebooks(tmp_path, ("10_c",))] == ["10_c.ipynb"]
+    with pytest.raises(ValueError, match=r"--only 7,99: no such notebook"):
+        find_notebooks(tmp_path, ("04", "7", "99"))
     with pytest.raises(ValueError, match="no notebooks match .*; pass --notebooks DIR"):
         find_notebooks(tmp_path / "build.py")  # not a notebook folder
 

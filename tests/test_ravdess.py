@@ -157,7 +157,8 @@ def test_a_landmark_csv_without_rows_is_one_clear_error_without_numpy_warnings(t
     csv.write_text(text)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's "input contained no data" would raise here
-        with pytest.raises(ValueError, match=r"01-01\.csv: landmark CSV has no rows"):
+        with pytest.raises(ValueError, match=r"01-01\.csv: unreadable landmark CSV \(no rows: "
+                                             r"no tracked frame\)$"):
             read_landmarks(csv)
 
 

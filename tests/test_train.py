@@ -50,6 +50,22 @@ def test_resume_refuses_a_different_model_config(tiny_run, tmp_path):
         train(tiny_run(epochs=2, out_dir=out, d_model=16), resume=True)
 
 
+def test_resume_names_each_changed_setting_and_refuses_fewer_epochs_than_done(tiny_run, tmp_path):
+    """A resumed run is the same run: a new lr or seed was taken silently (the card then named
+    the new seed), and --epochs below the epochs done returned the longer run under the shorter
+    label. Epochs, device and other bookkeeping may change."""
+    out = str(tmp_path / "r")
+    train(tiny_run(epochs=2, out_dir=out, model="audio"))
+    with pytest.raises(ValueError, match=r"last\.pt: cannot resume: train\.lr \(0\.001 there, "
+                                         r"0\.01 now\), train\.seed \(0 there, 5 now\) differ; "
+                                         r"keep its settings or use another --out"):
+        train(tiny_run(epochs=3, out_dir=out, model="audio", lr=0.01, seed=5), resume=True)
+    with pytest.raises(ValueError, match="2 epochs are done there, more than --epochs 1;"):
+        train(tiny_run(epochs=1, out_dir=out, model="audio"), resume=True)
+    hist = train(tiny_run(epochs=3, out_dir=out, model="audio", device="auto"), resume=True)
+    assert len(hist.epochs) == 3
+
+
 def test_checkpoints_hold_config_and_load_with_weights_only(tiny_run):
     cfg = tiny_run(epochs=1)
     train(cfg)
@@ -63,11 +79,16 @@ def test_amp_flag_trains_on_cpu_with_bfloat16(tiny_run):
     assert hist.epochs[0]["train_loss"] == hist.epochs[0]["train_loss"]  # not NaN
 
 
-def test_unavailable_cuda_is_a_clear_error():
-    if torch.cuda.is_available():
-        pytest.skip("CUDA present: the error path cannot be exercised")
-    with pytest.raises(ValueError, match="CUDA is not available"):
-        resolve_device("cuda")
+@pytest.mark.parametrize("name, backend", [("cuda", "cuda"), ("cuda:1", "cuda"), ("mps", "mps")])
+def test_an_unavailable_device_is_a_clear_error(monkeypatch, name, backend):
+    """Checked where every command resolves its device, before any checkpoint or data loads
+    (``--device mps`` on a torch without MPS was a traceback in train, and evaluate blamed the
+    checkpoint); the backends are made absent so the test runs on any machine."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=f"'{name}' requested but this torch has no usable "
+                                         f"{backend.upper()}: use --device cpu or auto"):
+        resolve_device(name)
 
 
 @pytest.mark.slow

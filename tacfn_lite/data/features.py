@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from functools import cache
 from pathlib import Path
 
@@ -42,13 +41,11 @@ def read_landmarks(path: str | Path) -> dict[int, tuple[np.ndarray, float]]:
     try:
         with open(path, encoding="utf-8") as fh:
             header = [h.strip() for h in fh.readline().split(",")]
-            with warnings.catch_warnings():  # no rows: numpy warns, the check below says it
-                warnings.simplefilter("ignore", UserWarning)
-                rows = np.loadtxt(fh, delimiter=",", ndmin=2)
+            if not (lines := [ln for ln in fh if ln.strip()]):  # numpy would only warn
+                raise ValueError("no rows: no tracked frame")
+            rows = np.loadtxt(lines, delimiter=",", ndmin=2)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: unreadable landmark CSV ({exc})") from exc
-    if rows.size == 0:
-        raise ValueError(f"{path}: landmark CSV has no rows (no tracked frame)")
     col = {name: i for i, name in enumerate(header)}
     need = ["frame", "confidence"] + [f"{a}_{i}" for a in "xy" for i in range(68)]
     if missing := [n for n in need if n not in col]:

@@ -55,8 +55,10 @@ def find_overlaps(manifest: dict, source: str = "manifest") -> list[Overlap]:
     Returns:
         Overlaps sorted by kind (actor, utterance, content, clip) then key; empty when clean.
     """
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict):
-        raise ValueError(f"{source}: expected a JSON object with a 'splits' mapping")
+    splits = manifest.get("splits") if isinstance(manifest, dict) else None
+    if not isinstance(splits, dict) or not all(isinstance(b, dict) for b in splits.values()):
+        raise ValueError(f"{source}: expected a split manifest (a 'splits' mapping of split → "
+                         "actors and clips), such as RUN/split_manifest.json")
     fields, found = manifest.get("clip_fields") or {}, []
     for kind, field_name in KINDS.items():  # field_name: what clip_fields calls the key
         table: dict[str, dict[str, list[str]]] = {}  # key → split → clips with that key
@@ -90,7 +92,8 @@ def check_splits(path: str | Path) -> dict:
     """Check the manifest at ``path`` (``tacfn-lite check-splits``); a summary when clean."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: manifest not found")
+        raise ValueError(f"{path}: " + ("a folder; give its split_manifest.json" if path.is_dir()
+                                        else "manifest not found"))
     manifest = read_json(path, "manifest")
     check_manifest(manifest, source=str(path))
     fields = manifest.get("clip_fields") or {}
