@@ -62,9 +62,8 @@ def pct(x) -> str:
 
 def card_markdown(card: dict) -> str:
     """Human-readable Markdown of a card (the JSON holds everything, per class included)."""
-    d, s, t, sel = card["data"], card["splits"], card["training"], card["selection"]
+    d, s, t, sel, ck = (card[k] for k in ("data", "splits", "training", "selection", "checkpoint"))
     what = d["name"] + (f" / {d['variant']} / {d['size']}" if d.get("variant") else "")
-    ck = card["checkpoint"]
     lines = [f"# Model card: {card['model']} on {what}", "",
              f"- Checkpoint: `{ck['path']}` (sha256 `{ck['sha256'][:16]}…`)",
              f"- Data: {what}, fold {d['fold']}, data hash `{d['hash']}`",

@@ -139,12 +139,9 @@ def cmd_compare(args) -> None:
     from .io import write_json
 
     models = tuple(args.models.split(",")) if args.models else MODELS
-    cfg = config_from_args(args)
-    data = cfg.data.variant if cfg.data.name == "synthav" else cfg.data.name
-    out_dir = args.out or f"runs/compare/{data}"  # one folder per data set: its runs resume
-    result = compare(cfg, models, tuple(range(args.seeds)), out_dir)
+    result = compare(config_from_args(args), models, tuple(range(args.seeds)), args.out)
     print(format_table(result))
-    out = write_json(args.json or Path(out_dir) / f"compare_{result['variant']}.json",
+    out = write_json(args.json or Path(result["out_dir"]) / f"compare_{result['variant']}.json",
                      {**result, "command": "tacfn-lite " + " ".join(sys.argv[1:])})
     print(f"saved {out}")
 
@@ -266,8 +263,7 @@ RERUN = {"train": "`train --resume` continues from the last complete checkpoint"
 
 def error_line(exc: OSError, command: str) -> str:
     """One line for an OS-level failure: the path, what went wrong, what to do."""
-    code = {errno.EPERM: errno.EACCES, errno.EDQUOT: errno.ENOSPC,
-            errno.ENOTDIR: errno.EEXIST}.get(exc.errno, exc.errno)
+    code = {errno.EPERM: errno.EACCES, errno.EDQUOT: errno.ENOSPC}.get(exc.errno, exc.errno)
     fix = FIXES.get(code, "check the path and the disk, then rerun (--debug shows the traceback)")
     fix = fix.format(where=WHERE.get(command, "another path"))
     if code == errno.ENOSPC and command in RERUN:
@@ -288,9 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`... | head`): nothing left to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
+    except KeyboardInterrupt:  # its traceback says nothing, --debug or not
         rerun = f"; {RERUN[args.command]}" if args.command in RERUN else ""
         print(f"tacfn-lite {args.command}: interrupted{rerun}", file=sys.stderr)
         return 130

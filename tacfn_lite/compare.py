@@ -69,12 +69,14 @@ def summary_row(history: dict) -> dict:
 
 
 def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int, ...] = (0, 1, 2),
-            out_dir: str | Path = "runs/compare", progress: bool = True) -> dict:
+            out_dir: str | Path | None = None, progress: bool = True) -> dict:
     """Train each model for each seed on one data set (same split); mean ± std of test metrics.
-    Finished runs under ``out_dir`` are read back; a run cut short resumes from its ``last.pt``."""
+    Finished runs in ``out_dir`` (default ``runs/compare/<variant>``) are read back, cut ones resumed."""
     if not models or not seeds or set(models) - set(MODELS):
         raise ValueError(f"--models {','.join(models)!r} --seeds {seeds}: give at least one seed "
                          f"and models from {', '.join(MODELS)}")
+    variant = base.data.variant if base.data.name == "synthav" else base.data.name
+    out_dir = Path(out_dir or f"runs/compare/{variant}")  # one per data set: its runs resume
     arrays = load_arrays(base.data, progress=progress)
     rows, baselines = {}, None
     for name in models:
@@ -96,7 +98,7 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
             "seconds_per_epoch": float(np.median([r["seconds_per_epoch"] for r in runs])),
             "runs": runs}
     return {
-        "variant": base.data.variant if base.data.name == "synthav" else base.data.name,
+        "variant": variant, "out_dir": str(out_dir),
         "data": base.data.__dict__, "train": {**base.train.__dict__, "seed": list(seeds)},
         "ceilings": (arrays.meta or {}).get("ceilings"),
         "data_hash": (arrays.meta or {}).get("content_hash"),

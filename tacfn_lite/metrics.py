@@ -8,10 +8,8 @@ import numpy as np
 
 def classification_metrics(y_true, y_pred, n_classes: int,
                            class_names: tuple[str, ...] | None = None) -> dict:
-    """Accuracy, unweighted average recall (UAR = mean per-class recall), macro F1, per class.
-
-    Classes absent from ``y_true`` are left out of UAR and macro F1 (their recall is undefined).
-    """
+    """Accuracy, unweighted average recall (UAR = mean per-class recall), macro F1, per class;
+    classes absent from ``y_true`` are left out of UAR and macro F1 (their recall is undefined)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)  # rows: true class, columns: predicted
     np.add.at(cm, (y_true, y_pred), 1)

@@ -58,8 +58,7 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> list[Path]:
-    """``NN_*.ipynb`` in order; ``only`` keeps the notebooks it names, each entry a number (``4``
-    or ``04``) or the start of a name (``04_train``); an entry naming none is an error."""
+    """``NN_*.ipynb`` in order; ``only``: numbers (``4``, ``04``) or name starts, each must match."""
     every = sorted(Path(notebooks_dir).glob(NOTEBOOK_GLOB))
     if not every:
         raise ValueError(f"{notebooks_dir}: no notebooks match {NOTEBOOK_GLOB}; pass --notebooks "

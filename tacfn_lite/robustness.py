@@ -64,8 +64,7 @@ class ModalityStats:
 
 def training_stats(train: ClipArrays, chunk: int = 256) -> ModalityStats:
     """Mean clip and per-feature / per-channel standard deviation of the training clips."""
-    n = len(train)
-    if n == 0:
+    if (n := len(train)) == 0:
         raise ValueError("training_stats: the training set is empty")
     audio = torch.from_numpy(np.asarray(train.audio, dtype=np.float64))  # (N, Ta, F)
     a_std = audio.reshape(-1, audio.shape[-1]).std(0, correction=0)  # (F,)

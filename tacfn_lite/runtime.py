@@ -15,19 +15,15 @@ from .config import DEVICES
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU; an unavailable explicit choice raises."""
+    backends = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None)}
+    usable = [kind for kind, b in backends.items() if b is not None and b.is_available()]
     if str(name) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device(usable[0] if usable else "cpu")
     try:
         dev = torch.device(name)
     except RuntimeError as exc:
         raise ValueError(f"device {str(name)!r}: expected {DEVICES}") from exc
-    mps = getattr(torch.backends, "mps", None)
-    available = {"cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}
-    if not available.get(dev.type, True):
+    if dev.type in backends and dev.type not in usable:
         raise ValueError(f"device {str(name)!r} requested but this torch has no usable "
                          f"{dev.type.upper()}: use --device cpu or auto")
     return dev

@@ -169,11 +169,6 @@ def _setup(model: nn.Module, cfg: RunConfig) -> _Run:
     return _Run(model, net, optimizer, scaler, device, out, history)
 
 
-# Settings a resumed run may change; any other difference would make it another run.
-RESUMABLE = {"train.epochs", "train.device", "train.amp", "train.patience", "train.out_dir",
-             "train.num_workers", "train.progress", "data.cache_dir"}
-
-
 def _resume(run: _Run, train_loader, cfg: RunConfig) -> None:
     """Continue from ``last.pt``: weights, optimiser, scaler, RNG and loader state, history."""
     last = run.out / "last.pt"
@@ -181,8 +176,10 @@ def _resume(run: _Run, train_loader, cfg: RunConfig) -> None:
         return
     ckpt = load_checkpoint(last, map_location=run.device)
     saved, done = RunConfig.from_dict(ckpt["config"]).to_dict(), ckpt["epoch"] + 1
+    resumable = {"train.epochs", "train.device", "train.amp", "train.patience", "train.out_dir",
+                 "train.num_workers", "train.progress", "data.cache_dir"}  # may change: same run
     changed = [f"{sec}.{k} ({saved[sec][k]!r} there, {v!r} now)" for sec, d in cfg.to_dict().items()
-               for k, v in d.items() if v != saved[sec][k] and f"{sec}.{k}" not in RESUMABLE]
+               for k, v in d.items() if v != saved[sec][k] and f"{sec}.{k}" not in resumable]
     if changed or done > cfg.train.epochs:
         why = (f"{', '.join(changed)} differ{'s' * (len(changed) == 1)}" if changed else
                f"{done} epochs are done there, more than --epochs {cfg.train.epochs}")

@@ -221,8 +221,7 @@ def _rows(obj: Batch | FusionOutput, rows: torch.Tensor):
 
 
 def _own_maps(out: FusionOutput, sub: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """:func:`map_pointing` (hits, chance) of every map the model returned, on the clips of
-    ``sub``."""
+    """:func:`map_pointing` (hits, chance) of every map the model returned, on ``sub``'s clips."""
     return {name: map_pointing(name, getattr(out, name), sub, out.video_grid)
             for name in MAPS if getattr(out, name) is not None}
 
@@ -243,11 +242,10 @@ def _ig_scores(model: nn.Module, sub: Batch, baseline: str, n_steps: int):
     """IG of the true class: pointing of its audio-frame and pixel maps, completeness."""
     attr = explain.integrated_gradients(model, sub.audio, sub.video, sub.label, baseline,
                                 n_steps=n_steps, max_error=None)
-    am, vm = sub.audio_mask, sub.video_mask
-    return attr, {"ig_audio_hit": pointing_game(attr.audio_time(), am),
-                  "ig_audio_chance": am.float().mean(1),
-                  "ig_video_hit": pointing_game(attr.video_pixels(), vm),
-                  "ig_video_chance": vm.flatten(1).float().mean(1),
+    a_hit, a_chance = map_pointing("audio", attr.audio_time(), sub, None)  # frames, like a map
+    return attr, {"ig_audio_hit": a_hit, "ig_audio_chance": a_chance,
+                  "ig_video_hit": pointing_game(attr.video_pixels(), sub.video_mask),
+                  "ig_video_chance": sub.video_mask.flatten(1).float().mean(1),
                   "completeness": attr.completeness_error}
 
 
@@ -316,8 +314,7 @@ def validity_table(model: nn.Module, arrays: ClipArrays, idx, *, baseline: str =
         raise ValueError("validity_table needs ground-truth audio_mask and video_mask (SynthAV)")
     model, idx, n_rand_left = model.eval(), np.asarray(idx), n_randomised
     gen, randomised = torch.Generator().manual_seed(seed), explain.randomised_copy(model, seed)
-    per_clip: dict[str, list] = {}
-    curves: dict[str, list] = {}
+    per_clip, curves = {}, {}  # key → per-clip tensors; mode_order → curves (B, K)
     for batch, correct, sub, out in _batches(model, arrays, idx, batch_size):
         ablation = explain.modality_ablation(model, batch.audio, batch.video, batch.label, "zeros")
         _add(per_clip, {"correct": correct, "labels": batch.label, "ablation": ablation})

@@ -124,7 +124,7 @@ def test_check_splits_names_a_missing_file(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: p.write_text(json.dumps({"splits": {"test": "actors 1-4"}, "epochs": 3})),
-     "expected a split manifest"),  # a model card has "splits" too, but no split mapping
+     "not a split manifest"),  # a model card has "splits" too, but no split mapping
     (lambda p: p.write_bytes(b"PK\x03\x04\x80\x81binary"), "manifest is not valid JSON"),
     (lambda p: p.mkdir(), "a folder; give its split_manifest.json")])
 def test_check_splits_names_the_file_when_it_is_not_a_manifest(tmp_path, capsys, make, message):

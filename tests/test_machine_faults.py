@@ -378,9 +378,10 @@ def test_train_resume_without_a_checkpoint_says_it_starts_from_epoch_0(synthav, 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--actors", "30"], "--actors 30: SynthAV complementary/quick has actors 1..24"),
-    (["--actors", "0"], "--actors 0: SynthAV complementary/quick has actors 1..24"),
-    (["--per-class", "0"], "--per-class 0: expected at least 1")])
+    (["--actors", "30"], "--actors 30 --per-class 1: SynthAV complementary/quick has actors 1..24"),
+    (["--actors", "0"], "--actors 0 --per-class 1: SynthAV complementary/quick has actors 1..24"),
+    (["--per-class", "0"], "--actors 24 --per-class 0: SynthAV complementary/quick has actors "
+                           "1..24; give --per-class 1 or more")])
 def test_export_refuses_actors_synthav_does_not_have(synthav, synthav_cache, tmp_path, capsys,
                                                     args, message):
     synthav("complementary", "quick")

@@ -211,12 +211,11 @@ def export_corpus(corpus: str, cfg: DataConfig, out_dir: str | Path | None, n_ac
     """``tacfn-lite export``: the SynthAV set of ``cfg`` written in ``corpus``'s layout."""
     if not out_dir:
         raise ValueError("export needs --out DIR")
-    if per_class < 1:
-        raise ValueError(f"--per-class {per_class}: expected at least 1 clip per actor and class")
     arrays = load_synthav(cfg)
     have = int(arrays.actors.max())
-    if not 1 <= n_actors <= have:  # was capped (or empty) without a word
-        raise ValueError(f"--actors {n_actors}: SynthAV {cfg.variant}/{cfg.size} has actors 1..{have}")
+    if not 1 <= n_actors <= have or per_class < 1:  # was capped or empty without a word
+        raise ValueError(f"--actors {n_actors} --per-class {per_class}: SynthAV {cfg.variant}/"
+                         f"{cfg.size} has actors 1..{have}; give --per-class 1 or more")
     write = {"ravdess": export_ravdess, "cremad": export_cremad}[corpus]
     written = write(arrays, out_dir, actors=range(1, n_actors + 1), per_class=per_class)
     return {"corpus": corpus, "out_dir": str(out_dir), "clips": len(written),

@@ -57,8 +57,7 @@ def find_overlaps(manifest: dict, source: str = "manifest") -> list[Overlap]:
     """
     splits = manifest.get("splits") if isinstance(manifest, dict) else None
     if not isinstance(splits, dict) or not all(isinstance(b, dict) for b in splits.values()):
-        raise ValueError(f"{source}: expected a split manifest (a 'splits' mapping of split → "
-                         "actors and clips), such as RUN/split_manifest.json")
+        raise ValueError(f"{source}: not a split manifest ('splits' as in RUN/split_manifest.json)")
     fields, found = manifest.get("clip_fields") or {}, []
     for kind, field_name in KINDS.items():  # field_name: what clip_fields calls the key
         table: dict[str, dict[str, list[str]]] = {}  # key → split → clips with that key

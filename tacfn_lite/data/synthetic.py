@@ -175,13 +175,13 @@ def synth_video(actor: Actor, events: list[tuple[int, int]], cfg: DataConfig,
     mask = np.zeros((T, S, S), bool)
     ellipse = lambda cx, cy, rx, ry: np.clip(
         (1 - ((xx - cx) / rx) ** 2 - ((yy - cy) / ry) ** 2) * 4, 0, 1)
+    paint = lambda img, m, rgb: img * (1 - m[..., None]) + m[..., None] * np.array(rgb)
     for f in range(T):
         # the event on screen (events never overlap: a decoy starts >= L + 2 frames away)
         _, brow_dy, eye, mouth_h, mouth_w = next(
             (VIDEO_CODES[c] for c, s in events if s <= f < s + L), NEUTRAL_FACE)
         cx, cy = S / 2 + jitter[f, 0], S / 2 + jitter[f, 1]
-        face = ellipse(cx, cy, 10.5 * u * actor.face_w, 13 * u * actor.face_h)[..., None]
-        img = bg * (1 - face) + face * np.array(actor.skin)  # (S, S, 3)
+        img = paint(bg, ellipse(cx, cy, 10.5 * u * actor.face_w, 13 * u * actor.face_h), actor.skin)
         dark = np.zeros((S, S), np.float32)
         by = cy - 6.5 * u + brow_dy * u
         for side in (-1, 1):
@@ -190,9 +190,8 @@ def synth_video(actor: Actor, events: list[tuple[int, int]], cfg: DataConfig,
                                             max(0.35, 1.2 * eye) * u))
         img = img * (1 - 0.85 * dark[..., None])
         mouth = ellipse(cx, cy + 6.5 * u, 3.8 * u * mouth_w, 1.0 * u * mouth_h)
-        img = img * (1 - mouth[..., None]) + mouth[..., None] * np.array([0.55, 0.1, 0.12])
-        blob = ellipse(blob_x[f] * u, blob_y, 1.6 * u, 1.6 * u)[..., None]
-        img = img * (1 - blob) + blob * np.array([0.9, 0.9, 0.3])
+        img = paint(img, mouth, [0.55, 0.1, 0.12])
+        img = paint(img, ellipse(blob_x[f] * u, blob_y, 1.6 * u, 1.6 * u), [0.9, 0.9, 0.3])
         frames[f] = img * light[f]
         if events and events[0][1] <= f < events[0][1] + L:
             top, bottom = ((cy - 10 * u, cy + 0.5 * u) if VIDEO_CODES[events[0][0]][0] == 0
