@@ -102,6 +102,6 @@ def card_report(checkpoint: str | Path) -> str:
     if card is None:
         return f"(no {CARD_JSON} next to {checkpoint})\n"
     note = "" if card_matches(card, checkpoint) else (
-        "\n**Warning:** this card was written for a different file (SHA-256 differs); the "
-        "checkpoint was replaced or edited after training.\n")
+        f"\n**Warning:** this card describes {Path(card['checkpoint']['path']).name}; "
+        f"{checkpoint} is another file (SHA-256 differs): last.pt, or one changed since.\n")
     return card_markdown(card) + note

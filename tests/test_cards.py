@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tacfn_lite.cards import CARD_JSON, CARD_MD, LICENCES, card_matches, load_card
+from tacfn_lite.cards import CARD_JSON, CARD_MD, LICENCES, card_matches, card_report, load_card
 from tacfn_lite.cli import main
 from tacfn_lite.data import make_loaders
 from tacfn_lite.io import load_checkpoint
@@ -57,6 +57,15 @@ def test_card_stops_matching_when_the_checkpoint_changes(trained, tmp_path):
     other = tmp_path / "best.pt"
     other.write_bytes((out / "best.pt").read_bytes() + b"x")
     assert not card_matches(load_card(out / "best.pt"), other)
+
+
+def test_the_card_report_says_which_file_the_card_describes(trained):
+    """``evaluate last.pt`` said the checkpoint was "replaced or edited after training"; it is
+    the run's other checkpoint, and the card describes best.pt."""
+    _, _, _, out = trained
+    assert "Warning" not in card_report(out / "best.pt")
+    assert (f"**Warning:** this card describes best.pt; {out / 'last.pt'} is another file "
+            "(SHA-256 differs): last.pt, or one changed since.") in card_report(out / "last.pt")
 
 
 def test_a_broken_card_is_an_error_naming_its_file(tmp_path):
