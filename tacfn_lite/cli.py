@@ -138,7 +138,7 @@ def cmd_compare(args) -> None:
     from .compare import compare, format_table
     from .io import write_json
 
-    models = tuple(args.models.split(",")) if args.models else MODELS
+    models = MODELS if args.models is None else tuple(m.strip() for m in args.models.split(","))
     result = compare(config_from_args(args), models, tuple(range(args.seeds)), args.out)
     print(format_table(result))
     out = write_json(args.json or Path(result["out_dir"]) / f"compare_{result['variant']}.json",

@@ -190,6 +190,8 @@ def test_a_truncated_cache_file_is_regenerated(no_generation, tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (("--models", "tacfn,nosuch"), "--models 'tacfn,nosuch' --seeds (0,): give at least one"),
     (("--seeds", "0"), "--seeds (): give at least one seed and models from tacfn, concat"),
+    (("--models", ""), "--models '' --seeds (0,): give at least one"),  # ran all six models
+    (("--models", "audio, nosuch"), "--models 'audio,nosuch' --seeds (0,)"),  # spaces are fine
 ])
 def test_compare_refuses_unknown_models_and_no_seeds_before_training(tmp_path, capsys, args,
                                                                      message):
