@@ -40,6 +40,18 @@ def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
     return 2 * n ** 3 * repeats / (time.perf_counter() - t0) / 1e9
 
 
+def best_seconds(fn, repeats: int, calls: int = 1) -> float:
+    """Seconds per call of ``fn``, best of ``repeats`` passes of ``calls`` calls each: a VM's
+    neighbours only slow a pass down."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return best
+
+
 def step_rate(model_name: str, steps: int, cache_dir: str, warmup: int = 3,
               repeats: int = 5) -> dict:
     """Clips/s and training GFLOP/s of ``model_name`` on SynthAV synchrony quick batches."""
@@ -62,11 +74,8 @@ def step_rate(model_name: str, steps: int, cache_dir: str, warmup: int = 3,
     train_batches = list(loaders["train"])  # gathered first: the loader is not timed
     batches = [train_batches[i % len(train_batches)] for i in range(warmup + steps)]
     run_epoch(model, batches[:warmup], torch.device("cpu"), optimizer=opt)
-    seconds = float("inf")
-    for _ in range(repeats):  # the best of a few passes: a VM's neighbours only slow a pass down
-        t0 = time.perf_counter()
-        run_epoch(model, batches[warmup:], torch.device("cpu"), optimizer=opt)
-        seconds = min(seconds, time.perf_counter() - t0)
+    seconds = best_seconds(
+        lambda: run_epoch(model, batches[warmup:], torch.device("cpu"), optimizer=opt), repeats)
     with FlopCounterMode(display=False) as counter:  # forward + backward of one batch
         out = model(batches[0].audio, batches[0].video)
         torch.nn.functional.cross_entropy(out.logits, batches[0].label).backward()
@@ -108,13 +117,7 @@ def part_times(cache_dir: str, repeats: int = 7, steps: int = 10) -> dict:
     out = {}
     for name, fn in parts.items():
         fn()  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                fn()
-            best = min(best, (time.perf_counter() - t0) / steps)
-        out[name] = round(best * 1e3, 3)
+        out[name] = round(best_seconds(fn, repeats, steps) * 1e3, 3)
     return {"ms": out, "fraction_of_step": {k: round(v / out["whole_step"], 3)
                                             for k, v in out.items() if k != "whole_step"}}
 
