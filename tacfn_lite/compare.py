@@ -24,9 +24,7 @@ from .train import train_model
 def flop_counter() -> FlopCounterMode:
     """A ``FlopCounterMode`` that also counts CPU scaled-dot-product attention: torch's counter
     knows the CUDA kernels only, so MulT's attention (need_weights=False) counted zero on CPU."""
-    def cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
-        return sdpa_flop_count(query_shape, key_shape, value_shape)
-
+    cpu_sdpa_flop = lambda q, k, v, *args, **kwargs: sdpa_flop_count(q, k, v)  # q, k, v: shapes
     cpu_sdpa = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
     formulas = {cpu_sdpa: cpu_sdpa_flop} if cpu_sdpa is not None else {}
     return FlopCounterMode(display=False, custom_mapping=formulas)

@@ -10,9 +10,13 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from .checkpoints import load_or_train
 from .compare import summary_row  # noqa: F401  (notebook 04 calls course.summary_row)
 from .config import RunConfig, get_config
 from .io import read_json
+from .runtime import resolve_device, seed_everything
 
 QUICK_EPOCHS = 12  # quick SynthAV (576 clips): a few seconds per model on a laptop CPU
 FULL_EPOCHS = 40
@@ -50,8 +54,7 @@ class Course:
     epochs: int = 0
 
     def config(self, model: str = "tacfn", **overrides: Any) -> RunConfig:
-        """The config every notebook uses for ``model``; ``overrides``: any :func:`get_config`
-        key."""
+        """Every notebook's config for ``model``; ``overrides``: any :func:`get_config` key."""
         base = {"model": model, "variant": self.variant, "size": "quick" if self.quick else "full",
                 "seed": self.seed, "device": self.device, "cache_dir": str(self.cache_dir),
                 "progress": False, "epochs": QUICK_EPOCHS if self.quick else FULL_EPOCHS}
@@ -78,9 +81,6 @@ class Course:
     def trained(self, cfg: RunConfig, arrays=None):
         """(model in eval mode, its ``history.json`` dict) for ``cfg``, trained first (seeded,
         so deterministic on CPU) if missing."""
-        from .checkpoints import load_or_train
-        from .runtime import resolve_device, seed_everything
-
         path = self.checkpoint(cfg)
         seed_everything(cfg.train.seed)
         model, saved = load_or_train(cfg, path, arrays=arrays,
@@ -100,10 +100,6 @@ class Course:
         checkpoints train side by side, one torch thread per process (these small models use a
         second thread poorly) in ``workers`` processes (default one each, at most twice the
         cores)."""
-        import torch
-
-        from .runtime import resolve_device
-
         missing = [c for c in cfgs.values() if not self.checkpoint(c).exists()]
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         workers = workers or min(len(missing), 2 * (cores or 1))

@@ -177,15 +177,14 @@ def batch_summed_logits(model: nn.Module, audio: torch.Tensor, video: torch.Tens
 
     Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → logits ``(B, C)``.
     """
-    fusion = model.fusion
     a = model.audio_encoder(audio)  # (B, Ta, D)
     v, grid = model.video_encoder(video)  # (B, N, D)
-    block = fusion.a2v
+    block = model.fusion.a2v
     chosen, _ = block.select(a)
     w = block.weigh(chosen, v, grid)  # (B, N), per sample
     if batch_sum:
         w = w.sum(0, keepdim=True)  # (1, N): one map for the whole batch
-    return fusion.classify([block.reinforce(v, w, grid).mean(1), chosen], a)
+    return model.fusion.classify([block.reinforce(v, w, grid).mean(1), chosen], a)
 
 
 @torch.no_grad()

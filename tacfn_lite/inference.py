@@ -7,14 +7,13 @@ from dataclasses import dataclass, fields
 from importlib import import_module
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 from torch import nn
 
 from .config import CLASS_NAMES, DataConfig
 from .data.core import ClipArrays, to_batch
-from .data.media import featurise_clip, video_length
+from .data.media import featurise_clip, open_media, video_length
 from .fusion import FusionOutput
 
 MIN_LENGTH_SHARE = 0.95  # a clip shorter than 95 % of the checkpoint's window is refused
@@ -68,13 +67,8 @@ def load_clip(video: str | Path, cfg: DataConfig, audio: str | Path | None = Non
     for path, what in ((video, "clip"), (audio, "audio file")):
         if not path.is_file():
             raise ValueError(f"{path}: {what} not found")
-    try:
-        with av.open(str(audio)) as container:
-            if not container.streams.audio:
-                raise ValueError(f"{audio}: no audio track; pass the clip's sound with "
-                                 "--audio FILE.wav")
-    except (av.error.FFmpegError, OSError) as exc:
-        raise ValueError(f"{audio}: unreadable media file ({exc})") from exc
+    open_media(audio, "audio",  # a readable file with an audio track, before any decoding
+               "no audio track; pass the clip's sound with --audio FILE.wav").close()
     sibling = video.with_suffix(".csv")
     csv = Path(landmarks) if landmarks else (sibling if sibling.is_file() else None)
     length = video_length(video)

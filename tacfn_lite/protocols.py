@@ -33,8 +33,7 @@ def protocol_config(variant: str = "complementary", quick: bool = True, seed: in
     base = {"model": preset["model"], "epochs": preset["epochs"], "variant": variant,
             "size": "quick" if quick else "full", "device": device, "cache_dir": str(cache_dir),
             "progress": False}
-    cfg = get_config("tiny", **{**base, **overrides})
-    return cfg, tuple(range(seed, seed + preset["n_seeds"]))
+    return get_config("tiny", **{**base, **overrides}), tuple(range(seed, seed + preset["n_seeds"]))
 
 
 def random_clip_split(actor_split: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:

@@ -7,6 +7,7 @@ import hashlib
 import os
 import platform
 import subprocess
+from contextlib import suppress
 from importlib import metadata
 from pathlib import Path
 
@@ -20,21 +21,18 @@ def package_versions() -> dict[str, str | None]:
     """Python and the installed version of each of :data:`PACKAGES` (``None`` when absent)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
-        try:
+        out[name] = None
+        with suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
     return out
 
 
 def cpu_name() -> str:
     """The CPU's marketing name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
-    try:
+    with suppress(OSError):  # no /proc (not Linux)
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or platform.machine()
 
 

@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import VARIANTS, get_config
 from .frontpage import index_html
 from .io import atomic_write, atomic_write_text, read_json, to_jsonable, write_json
+from .provenance import git_state, machine_info, package_versions
+from .runtime import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +74,7 @@ def find_notebooks(notebooks_dir: str | Path, only: tuple[str, ...] = ()) -> lis
 
 
 def notebook_parameters(notebooks: list[Path]) -> dict:
-    """Names and defaults of the ``parameters`` cell (``parameters.py``, else the first
-    notebook's)."""
+    """Names and defaults in ``parameters.py`` (else the first notebook's ``parameters`` cell)."""
     src = notebooks[0].parent / "parameters.py"
     text = src.read_text() if src.is_file() else next(
         ("".join(c["source"]) for c in json.loads(notebooks[0].read_text())["cells"]
@@ -83,9 +85,6 @@ def notebook_parameters(notebooks: list[Path]) -> dict:
 
 def check_params(params: dict, notebooks: list[Path]) -> None:
     """``ValueError`` before any notebook runs for an unknown, mistyped or invalid ``--param``."""
-    from .config import VARIANTS
-    from .runtime import resolve_device
-
     known = {**DEFAULT_PARAMETERS, **notebook_parameters(notebooks)}
     for key, value in params.items():
         if key in ("quick", "run_dir"):
@@ -113,17 +112,13 @@ def check_params(params: dict, notebooks: list[Path]) -> None:
 
 def environment(repo: Path, device: str) -> dict:
     """Git commit, package versions, Python, platform and the device the notebooks ran on."""
-    from .provenance import git_state, machine_info, package_versions
-    from .runtime import resolve_device
-
     return {"git": git_state(repo), "versions": package_versions(),
             "machine": machine_info(resolve_device(device)), "device_requested": device}
 
 
 def synthav_hash(params: dict) -> dict | None:
     """Content hash of the SynthAV set the notebooks used (from the cache they filled)."""
-    from .config import get_config
-    from .data.synthetic import load_synthav, params_hash
+    from .data.synthetic import load_synthav, params_hash  # librosa, OpenCV: only when needed
 
     try:
         cfg = get_config(variant=params["variant"], size="quick" if params["quick"] else "full",

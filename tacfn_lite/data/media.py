@@ -28,21 +28,22 @@ FORMAT = "tacfn-lite-prepared/1"
 SETTING_KEYS = ("n_frames", "image_size", "sample_rate", "duration", "n_mfcc", "hop_length")
 
 
-def _open(path: Path, kind: str):
-    """The container at ``path``; ``ValueError`` naming the file unless it has a ``kind`` stream."""
+def open_media(path: Path, kind: str, missing: str = ""):
+    """The container at ``path``; ``ValueError`` naming the file unless it has a ``kind`` stream
+    (saying ``missing``, by default "no <kind> stream")."""
     try:
         c = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
         raise ValueError(f"{path}: unreadable media file ({exc})") from exc
     if not getattr(c.streams, kind):
         c.close()
-        raise ValueError(f"{path}: no {kind} stream")
+        raise ValueError(f"{path}: {missing or f'no {kind} stream'}")
     return c
 
 
 def video_length(path: str | Path) -> float:
     """Seconds of the first video stream (stream metadata, else container, else packets)."""
-    with _open(path, "video") as c:
+    with open_media(path, "video") as c:
         s = c.streams.video[0]
         rate = float(s.average_rate or s.guessed_rate or 30)
         if s.frames:
@@ -62,7 +63,7 @@ def decode_video(path: str | Path, times: np.ndarray) -> tuple[np.ndarray, np.nd
     out: list[np.ndarray | None] = [None] * len(times)
     numbers = np.zeros(len(times), dtype=np.int64)
     prev, t_first, k, j, bad = None, None, 0, 0, 0  # prev = (frame number, av frame)
-    with _open(path, "video") as c:
+    with open_media(path, "video") as c:
         c.streams.video[0].thread_type = "AUTO"  # FFmpeg frame/slice threads
         packets = c.demux(c.streams.video[0])
         while bad <= 100:
@@ -97,7 +98,7 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Mono float32 samples and their rate from any audio file or track PyAV can read."""
     chunks = []
     try:
-        with _open(path, "audio") as c:
+        with open_media(path, "audio") as c:
             s = c.streams.audio[0]
             rate = s.rate or s.codec_context.sample_rate
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
