@@ -53,11 +53,18 @@ def _command(sub, func, help: str, *shared: str, **helps: str) -> argparse.Argum
     """Subcommand ``cmd_check_splits`` → ``check-splits`` with the ``shared`` flags, reworded by
     ``helps``."""
     p = sub.add_parser(func.__name__.removeprefix("cmd_").replace("_", "-"), help=help)
+    _global_flags(p, argparse.SUPPRESS)  # also after the command; unset: the top level's
     for name in shared:
         kw = {**OPTIONS[name], **({"help": helps[name]} if name in helps else {})}
         p.add_argument("--" + name.replace("_", "-"), **kw)
     p.set_defaults(func=func)
     return p
+
+
+def _global_flags(p: argparse.ArgumentParser, default) -> None:
+    p.add_argument("-v", "--verbose", action="store_true", default=default, help="log more")
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="show the traceback of an error (also: TACFN_DEBUG=1)")
 
 
 def config_from_args(args: argparse.Namespace, data_only: bool = False):
@@ -77,10 +84,12 @@ def config_from_args(args: argparse.Namespace, data_only: bool = False):
 
 # A command returns a summary that main prints as JSON, or an exit status (None: 0).
 def cmd_generate(args) -> dict:
-    from .data.synthetic import load_synthav
+    from .data.synthetic import load_synthav, synthav_path
 
-    arrays = load_synthav(config_from_args(args, data_only=True).data, force=args.force)
-    return {"clips": len(arrays), "audio": list(arrays.audio.shape),
+    data = config_from_args(args, data_only=True).data
+    arrays, path = load_synthav(data, force=args.force), synthav_path(data)
+    return {"cache": str(path), "megabytes": round(path.stat().st_size / 2 ** 20, 1),
+            "clips": len(arrays), "audio": list(arrays.audio.shape),
             "video": list(arrays.video.shape), "actors": len(set(arrays.actors.tolist())),
             **{k: arrays.meta[k] for k in ("variant", "size", "content_hash", "ceilings")}}
 
@@ -89,12 +98,16 @@ def cmd_train(args) -> dict:
     from .train import train_model
 
     cfg = config_from_args(args)
-    if args.resume and not (Path(cfg.train.out_dir) / "last.pt").exists():
+    last = Path(cfg.train.out_dir) / "last.pt"
+    if last.exists() and not (args.resume or args.overwrite):  # never replaced silently
+        raise ValueError(f"{cfg.train.out_dir} holds a run already ({last.name}): --resume "
+                         "continues it, --overwrite trains it again, --out DIR trains elsewhere")
+    if args.resume and not last.exists():
         print(f"tacfn-lite train: {cfg.train.out_dir}: nothing to resume (no last.pt there); "
               "training from epoch 0", file=sys.stderr)
     # train_model seeds before building the model; DDP under torchrun
     _, hist = train_model(cfg, resume=args.resume)
-    return {"best_epoch": hist.best_epoch, "val_accuracy": hist.val["accuracy"],
+    return {"best_epoch": hist.best_epoch + 1, "val_accuracy": hist.val["accuracy"],  # from 1
             "test_accuracy": hist.test["accuracy"], "test_uar": hist.test["uar"],
             "test_macro_f1": hist.test["macro_f1"], "checkpoint": hist.checkpoint}
 
@@ -138,6 +151,8 @@ def cmd_compare(args) -> None:
     from .compare import compare, format_table
     from .io import write_json
 
+    if args.json and Path(args.json).is_dir():  # found now, not after the training
+        raise ValueError(f"--json {args.json}: a folder; give a file, e.g. {args.json}/compare.json")
     models = MODELS if args.models is None else tuple(m.strip() for m in args.models.split(","))
     result = compare(config_from_args(args), models, tuple(range(args.seeds)), args.out)
     print(format_table(result))
@@ -188,15 +203,14 @@ def cmd_predict(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tacfn-lite", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the traceback of an error (also: TACFN_DEBUG=1)")
+    _global_flags(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
     _command(sub, cmd_generate, "generate (and cache) a SynthAV set; print its summary",
              "preset", "variant", "size", "set", "force", **DATA_HELP)
     p = _command(sub, cmd_train, "train one model; writes checkpoints and metrics", *DATA,
                  "model", "direction", "seed", "audio_dropout", "video_dropout", *TRAIN)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="train again in an OUT that holds a run")
     p = _command(sub, cmd_evaluate, "evaluate a checkpoint on its own data split", "device")
     p.add_argument("checkpoint")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))

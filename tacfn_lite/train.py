@@ -155,8 +155,7 @@ def _setup(model: nn.Module, cfg: RunConfig) -> _Run:
     if distributed and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     seed_everything(tc.seed)
-    model.to(device)
-    net = model
+    net = model.to(device)  # Module.to moves in place and returns the same module
     if distributed:
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
@@ -192,7 +191,7 @@ def _resume(run: _Run, train_loader, cfg: RunConfig) -> None:
     train_loader.generator.set_state(ckpt["loader_rng"])
     run.history.epochs = json.loads(ckpt["history"])
     run.history.best_epoch, run.history.best_val_accuracy = ckpt["best_epoch"], ckpt["best_val"]
-    run.start = ckpt["epoch"] + 1
+    run.start = done
     log.info("resumed from %s at epoch %d", last, run.start)
 
 

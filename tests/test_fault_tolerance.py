@@ -161,7 +161,7 @@ def test_crash_while_writing_cache_leaves_no_partial_file_and_keeps_old(synthav,
                                                                        monkeypatch):
     arrays = synthav("complementary", "quick")
     cfg = synthetic.DataConfig(cache_dir=str(tmp_path))
-    path = tmp_path / f"synthav_{cfg.variant}_{cfg.size}_{synthetic.params_hash(cfg)}.npz"
+    path = synthetic.synthav_path(cfg)
     # Generation is replaced by the session's arrays: this test is about the write.
     monkeypatch.setattr(synthetic, "generate",
                         lambda cfg, progress=True: arrays.subset(np.arange(len(arrays))))

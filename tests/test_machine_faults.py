@@ -157,6 +157,13 @@ def test_generate_into_a_read_only_folder_is_one_line(no_generation, tmp_path, m
     assert not (tmp_path / "ro").exists()
 
 
+def test_generate_prints_where_the_set_is_cached_and_its_size(no_generation, tmp_path, capsys):
+    assert main(gen_argv(tmp_path)) == 0
+    summary, (cache,) = json.loads(capsys.readouterr().out), tmp_path.glob("*.npz")
+    assert summary["cache"] == str(cache) and summary["clips"] == 576
+    assert summary["megabytes"] == round(cache.stat().st_size / 2 ** 20, 1) > 1
+
+
 def test_generate_stops_before_work_when_the_disk_is_too_small_unless_forced(
         no_generation, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(free=10_000_000))
@@ -319,8 +326,7 @@ def test_synthav_size_estimate_is_within_10_percent(synthav, synthav_cache, size
     # synchrony: the full set is then the one the report tests' claim reuses (same cache)
     cfg = get_config(variant="synchrony", size=size, cache_dir=synthav_cache).data
     synthav("synchrony", size)
-    name = f"synthav_{cfg.variant}_{size}_{synthetic.params_hash(cfg)}.npz"
-    real = (Path(synthav_cache) / name).stat().st_size
+    real = synthetic.synthav_path(cfg).stat().st_size
     assert abs(synthetic.cache_bytes(cfg) - real) <= 0.1 * real
 
 
@@ -379,6 +385,26 @@ def test_train_resume_without_a_checkpoint_says_it_starts_from_epoch_0(synthav, 
     assert "nothing to resume" not in capsys.readouterr().err  # epoch 0's last.pt is there now
 
 
+def test_train_into_a_folder_holding_a_run_refuses_unless_resume_or_overwrite(
+        synthav, synthav_cache, tmp_path, capsys):
+    synthav("complementary", "quick")
+    argv = train_argv(synthav_cache, tmp_path / "run", epochs=1)
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["best_epoch"] == 1  # counted from 1, as the card
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    line = one_line(capsys, main(argv), tmp_path / "run", code=2)
+    assert "holds a run already (last.pt): --resume continues it, --overwrite" in line
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
+    assert main([*argv, "--overwrite"]) == 0
+
+
+def test_compare_json_naming_a_folder_stops_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("tacfn_lite.compare.compare", lambda *a: pytest.fail("it trained"))
+    rc = main(["compare", "--json", str(tmp_path), "--set", f"cache_dir={tmp_path}"])
+    assert f"a folder; give a file, e.g. {tmp_path}/compare.json" in one_line(capsys, rc, tmp_path,
+                                                                              code=2)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--actors", "30"], "--actors 30 --per-class 1: SynthAV complementary/quick has actors 1..24"),
     (["--actors", "0"], "--actors 0 --per-class 1: SynthAV complementary/quick has actors 1..24"),
@@ -391,6 +417,17 @@ def test_export_refuses_actors_synthav_does_not_have(synthav, synthav_cache, tmp
                "--variant", "complementary", "--set", f"data.cache_dir={synthav_cache}", *args])
     assert rc == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "raw").exists()
+
+
+def test_export_into_a_folder_that_holds_files_refuses_and_leaves_it(synthav, synthav_cache,
+                                                                     tmp_path, capsys):
+    synthav("complementary", "quick")
+    (tmp_path / "raw" / "Actor_01").mkdir(parents=True)
+    (tmp_path / "raw" / "notes.txt").write_text("mine")
+    rc = main(["export", "ravdess", "--out", str(tmp_path / "raw"), "--size", "quick",
+               "--variant", "complementary", "--set", f"data.cache_dir={synthav_cache}"])
+    assert "not empty; export writes a whole corpus" in one_line(capsys, rc, tmp_path / "raw", 2)
+    assert sorted(p.name for p in (tmp_path / "raw").rglob("*")) == ["Actor_01", "notes.txt"]
 
 
 @pytest.mark.parametrize("command, target, hint", [
@@ -689,7 +726,7 @@ def test_os_error_is_one_line_and_debug_shows_the_traceback(corpus, tmp_path):
     assert plain.returncode == 1 and plain.stderr.count("\n") == 1, plain.stderr
     assert plain.stderr.startswith(f"tacfn-lite prepare: error: {tmp_path / 'file'}")
     assert "Not a directory" in plain.stderr and "Traceback" not in plain.stderr
-    for debug in (cli("--debug", *argv), cli(*argv, TACFN_DEBUG="1")):
+    for debug in (cli("--debug", *argv), cli(*argv, "--debug"), cli(*argv, TACFN_DEBUG="1")):
         assert debug.returncode == 1 and "Traceback" in debug.stderr
         assert "NotADirectoryError" in debug.stderr
 

@@ -211,6 +211,8 @@ def export_corpus(corpus: str, cfg: DataConfig, out_dir: str | Path | None, n_ac
     """``tacfn-lite export``: the SynthAV set of ``cfg`` written in ``corpus``'s layout."""
     if not out_dir:
         raise ValueError("export needs --out DIR")
+    if Path(out_dir).is_dir() and any(Path(out_dir).iterdir()):  # two sets would mix there
+        raise ValueError(f"{out_dir}: not empty; export writes a whole corpus: give a new folder")
     arrays = load_synthav(cfg)
     have = int(arrays.actors.max())
     if not 1 <= n_actors <= have or per_class < 1:  # was capped or empty without a word

@@ -262,11 +262,16 @@ def cache_bytes(cfg: DataConfig) -> int:
     return N_ACTORS * CLIPS_PER_ACTOR[cfg.size] * per_clip + 4096
 
 
+def synthav_path(cfg: DataConfig) -> Path:
+    """The cache file of ``cfg``'s set: variant, size and :func:`params_hash` in its name."""
+    return Path(cfg.cache_dir) / f"synthav_{cfg.variant}_{cfg.size}_{params_hash(cfg)}.npz"
+
+
 def load_synthav(cfg: DataConfig, progress: bool = True, force: bool = False) -> ClipArrays:
     """Load SynthAV from the cache (keyed by :func:`params_hash`, so a changed parameter never
     reads a stale set), generating and caching it atomically when missing. Before generating,
     ENOSPC (``OSError``) when :func:`cache_bytes` exceed the free disk space, unless ``force``."""
-    path = Path(cfg.cache_dir) / f"synthav_{cfg.variant}_{cfg.size}_{params_hash(cfg)}.npz"
+    path = synthav_path(cfg)
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
