@@ -91,8 +91,8 @@ def markdown_table(record: dict) -> str:
         acc = ("not run" if row["test_accuracy_mean"] is None else
                f"{100 * row['test_accuracy_mean']:.1f} ± {100 * row['test_accuracy_std']:.1f}")
         per_seed = ", ".join(f"{100 * r['test_accuracy']:.1f}" for r in row["runs"])
-        epochs = ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" if "epochs_run" in r
-                           else str(r["best_epoch"]) for r in row["runs"])
+        epochs = ", ".join(f"{r['best_epoch'] + 1}/{r['epochs_run']}" if "epochs_run" in r
+                           else str(r["best_epoch"] + 1) for r in row["runs"])  # from 1
         lines.append(f"| {name} | {' | '.join(sw)} | {acc} | {per_seed} | {row['n_seeds']} | {epochs} | "
                      f"{row['params']:,} | {row['fusion_flops']:,} |")
     for name, row in record["settings"].items():

@@ -16,7 +16,7 @@
 # %% tags=["parameters"]
 # Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
-quick = True  # True: quick data set and few epochs, about a minute on a CPU
+quick = True  # True: quick set, short runs (04's claim: full synchrony set, a few minutes)
 seed = 0
 epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
@@ -82,7 +82,8 @@ assert video_tokens.shape == (4, grid[0] * grid[1] * grid[2], cfg.model.d_model)
 # Audio tokens come 31.25 per second, video frames 8 per second. With
 # `time_encoding="shared"` both get the same sinusoidal encoding of absolute time in seconds,
 # so a token-level fusion can tell which audio token co-occurs with which frame. Check: the
-# audio token whose encoding is most similar to a frame's is the one nearest in time.
+# audio token whose encoding is most similar to a frame's is the one nearest in time, or its
+# neighbour (the check below allows one token either way).
 
 # %%
 a_code = audio_encoder.time(audio_tokens.shape[1], torch.device("cpu"))  # (Ta, D)

@@ -20,7 +20,7 @@
 # %% tags=["parameters"]
 # Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
-quick = True  # True: quick data set and few epochs, about a minute on a CPU
+quick = True  # True: quick set, short runs (04's claim: full synchrony set, a few minutes)
 seed = 0
 epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
@@ -82,7 +82,8 @@ assert torch.allclose(out0.audio_select.sum(1), torch.ones(len(batch)), atol=1e-
 # %% [markdown]
 # ## 3. Train TACFN (or reuse its checkpoint)
 #
-# The checkpoint lands in `checkpoint_dir`; notebooks 03-07 reuse it.
+# The checkpoint lands in `checkpoint_dir`; notebooks 03, 04 and 06-08 reuse it (05 reads the
+# claim's TACFN, which notebook 04 trains on the full `synchrony` set).
 
 # %%
 model, history = course_run.trained(cfg, arrays)

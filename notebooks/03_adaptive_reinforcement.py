@@ -19,7 +19,7 @@
 # %% tags=["parameters"]
 # Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
-quick = True  # True: quick data set and few epochs, about a minute on a CPU
+quick = True  # True: quick set, short runs (04's claim: full synchrony set, a few minutes)
 seed = 0
 epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
@@ -131,8 +131,8 @@ print("saved", save_figure(fig, f"{figures_dir}/03_ablations_{variant}.png"))
 # **Reading the result.** One seed on a small test fold moves by several points from noise
 # alone, so read differences of a few points as "no evidence either way". `complementary` can
 # be solved without binding audio to video *in time*, so the time encoding should matter little
-# there; `synchrony` is where it should matter (the design notes measured a 50 % vs 96 % gap on
-# a token-level mock-up). Try it: `variant="synchrony"`, `quick=False`, ideally on a GPU.
+# there; `synchrony` is where it should matter. Try it: `variant="synchrony"`, `quick=False`,
+# ideally on a GPU.
 #
 # **Exercise.** Train `direction="both"` (video also selects and reinforces audio) via
 # `course_run.config("tacfn", direction="both")` and compare.

@@ -17,7 +17,7 @@
 # %% tags=["parameters"]
 # Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
-quick = True  # True: quick data set and few epochs, about a minute on a CPU
+quick = True  # True: quick set, short runs (04's claim: full synchrony set, a few minutes)
 seed = 0
 epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
@@ -41,7 +41,7 @@ from tacfn_lite.viz import save_figure
 #
 # Actor-independent split (test actors unseen), AdamW, the epoch with the best **validation**
 # accuracy is kept (`best.pt`) and evaluated once on test. Picking the epoch on the test fold,
-# as the public RAVDESS code did, inflates results (notebook 09 measures by how much).
+# as the public RAVDESS code did, can only raise the number (notebook 09 measures by how much).
 # Checkpoints trained in notebooks 01 and 02 with the same config are reused, not retrained.
 
 # %%
@@ -141,6 +141,7 @@ print("all", len(rows), "checkpoints saved in", checkpoint_dir)
 # **Exercises.** (1) On the full set (`quick=False`, or the README's table) which models reach
 # the fusion ceiling on `complementary`, and why can late fusion do it there but not on
 # `synchrony`? In a quick run none has reached it yet: which comes closest, and is it still
-# improving at its last epoch (the learning curves)? (2) In section 5, how far above 50 % does concat
-# get, and what in its pooled features could carry the timing? (3) Re-run with
+# improving at its last epoch (the learning curves)? (2) In section 5, is concat's accuracy more
+# than two standard errors (√(0.25 / test clips), about 2 points) above 50 %? If it is, what in
+# its time-pooled features could carry the timing? (3) Re-run with
 # `variant="synchrony"` on the quick set: why does TACFN need the full set to learn the binding?

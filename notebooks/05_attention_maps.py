@@ -19,7 +19,7 @@
 # %% tags=["parameters"]
 # Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
-quick = True  # True: quick data set and few epochs, about a minute on a CPU
+quick = True  # True: quick set, short runs (04's claim: full synchrony set, a few minutes)
 seed = 0
 epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
@@ -107,7 +107,8 @@ print("saved", save_figure(fig, f"{figures_dir}/05_video_reinforcement_{cfg.data
 #
 # For each correctly classified test clip: does the *highest* weight fall inside the ground
 # truth? Audio: the top frame inside the cue window. Video: the top cell overlapping the cue
-# mask. `chance` is the hit rate of a map that points at random; the kit's design target is ≥ 90 %.
+# mask. `chance` is the hit rate of a map that points at random. The kit's design target is
+# ≥ 90 %; the README's table shows which readings reach it, and for which seeds.
 
 # %%
 keep = torch.from_numpy(np.flatnonzero(correct))
@@ -120,14 +121,15 @@ record("05.pointing", pointing, run_dir)
 
 # %% [markdown]
 # **Check.** Both maps must beat a random pointer. These come from the claim's TACFN of this
-# run's seed (full `synchrony`, 24 epochs); the README's "Maps that point at the truth" table
-# (`bench/validity.py --maps-only`, `bench/results/validity_maps_claim.json`) scores the same
-# configuration for seeds 0, 1 and 2, so with the default seed you should find its first row.
+# run's seed (full `synchrony`, `cfg.train.epochs` epochs: 24 in the quick course); the
+# README's "Maps that point at the truth" table (`bench/validity.py --maps-only`,
+# `bench/results/validity_maps_claim.json`) scores the same configuration for seeds 0, 1 and 2,
+# so with the default seed you should find its first row.
 
 # %%
 for name, res in pointing.items():
     print(f"{name:13s} hit rate {res['hit_rate']:.2f} (chance {res['chance']:.2f})")
-assert pointing["audio_select"]["hit_rate"] > pointing["audio_select"]["chance"]
+    assert res["hit_rate"] > res["chance"], f"{name} points no better than at random"
 
 # %% [markdown]
 # ### The maps the validity table scores, and how to read them

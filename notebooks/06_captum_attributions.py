@@ -18,7 +18,7 @@
 # %% tags=["parameters"]
 # Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
-quick = True  # True: quick data set and few epochs, about a minute on a CPU
+quick = True  # True: quick set, short runs (04's claim: full synchrony set, a few minutes)
 seed = 0
 epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps

@@ -10,14 +10,14 @@
 # # 07 · Robustness: a missing or noisy modality
 #
 # **Goal.** Real recordings lose a modality (camera off, face occluded, noisy room). How does
-# each trained model from notebook 04 cope when one modality is blanked (zeros), dropped
+# each trained model (notebooks 01, 02 and 04) cope when one modality is blanked (zeros), dropped
 # (replaced by the training-set mean clip, which carries no label information) or corrupted by
 # Gaussian noise of growing strength?
 
 # %% tags=["parameters"]
 # Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
-quick = True  # True: quick data set and few epochs, about a minute on a CPU
+quick = True  # True: quick set, short runs (04's claim: full synchrony set, a few minutes)
 seed = 0
 epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
@@ -40,7 +40,7 @@ from tacfn_lite.viz import plot_robustness, save_figure
 # %% [markdown]
 # ## 1. Models and data
 #
-# The checkpoints trained in notebook 04 (trained now if you skipped it). Perturbation
+# The checkpoints trained in notebooks 01, 02 and 04 (trained now if you skipped them). Perturbation
 # statistics (mean clip, standard deviations) come from the **training** split only.
 
 # %%
@@ -83,10 +83,11 @@ print("unimodal models ignore the other modality ✓")
 
 # %% [markdown]
 # **Reading the result.** On `complementary` both modalities are needed, so losing either
-# should pull a fused model towards the other modality's 50 % ceiling (or below, if the model
-# never learned to cope). Models trained with modality dropout
-# (`course_run.config(name, audio_dropout=0.3, video_dropout=0.3)`) learn to cope; the
-# `redundant` variant, where each modality alone carries the label, is where that pays off.
+# leaves a fused model at most the other modality's 50 % ceiling; a model that never saw a
+# modality missing in training usually falls well below it (compare the printed rows with 50 %).
+# Modality dropout (`course_run.config(name, audio_dropout=0.3, video_dropout=0.3)`) is meant to
+# teach a model to cope: none of the models above was trained with it, and the exercise tests
+# it on `redundant`, where each modality alone carries the label.
 #
 # **Exercise.** Train TACFN with modality dropout on `redundant` and compare its
 # "video zeros" row with the plain model's.

@@ -16,7 +16,7 @@
 # %% tags=["parameters"]
 # Parameters: papermill (tacfn-lite report) overrides these. Paths are relative to notebooks/.
 variant = "complementary"  # SynthAV variant: complementary | redundant | synchrony
-quick = True  # True: quick data set and few epochs, about a minute on a CPU
+quick = True  # True: quick set, short runs (04's claim: full synchrony set, a few minutes)
 seed = 0
 epochs = 0  # 0: the course's epochs (quick 12, claim 24, full 40); n > 0: every model n (smoke run)
 device = "auto"  # auto | cpu | cuda | mps
@@ -41,7 +41,8 @@ from tacfn_lite.train import evaluate
 #
 # Notebooks call `record(key, value, run_dir)`; keys start with the notebook number. This
 # notebook runs before 09, so 09's numbers join `metrics.json` after it; the table below shows
-# every row (scroll it).
+# every row (scroll it). `best_epoch` here is the 0-based row of the run's `history.json`; the
+# tables of notebook 04 and the model cards count epochs from 1 (so 11 here is their 12).
 
 # %%
 metrics = load_metrics(run_dir)

@@ -107,7 +107,7 @@ def cmd_train(args) -> dict:
               "training from epoch 0", file=sys.stderr)
     # train_model seeds before building the model; DDP under torchrun
     _, hist = train_model(cfg, resume=args.resume)
-    return {"best_epoch": hist.best_epoch + 1, "val_accuracy": hist.val["accuracy"],  # from 1
+    return {"picked_epoch": hist.best_epoch + 1, "val_accuracy": hist.val["accuracy"],  # from 1
             "test_accuracy": hist.test["accuracy"], "test_uar": hist.test["uar"],
             "test_macro_f1": hist.test["macro_f1"], "checkpoint": hist.checkpoint}
 

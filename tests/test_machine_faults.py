@@ -390,7 +390,7 @@ def test_train_into_a_folder_holding_a_run_refuses_unless_resume_or_overwrite(
     synthav("complementary", "quick")
     argv = train_argv(synthav_cache, tmp_path / "run", epochs=1)
     assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["best_epoch"] == 1  # counted from 1, as the card
+    assert json.loads(capsys.readouterr().out)["picked_epoch"] == 1  # from 1, as the card
     before = (tmp_path / "run" / "last.pt").read_bytes()
     line = one_line(capsys, main(argv), tmp_path / "run", code=2)
     assert "holds a run already (last.pt): --resume continues it, --overwrite" in line
