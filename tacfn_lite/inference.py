@@ -15,6 +15,7 @@ from .config import CLASS_NAMES, DataConfig
 from .data.core import ClipArrays, to_batch
 from .data.media import featurise_clip, open_media, video_length
 from .fusion import FusionOutput
+from .io import need_file
 
 MIN_LENGTH_SHARE = 0.95  # a clip shorter than 95 % of the checkpoint's window is refused
 
@@ -63,10 +64,7 @@ def load_clip(video: str | Path, cfg: DataConfig, audio: str | Path | None = Non
         allow_centre_crop: accept a centre crop when no face is found (else a ``ValueError``).
     Returns:
         mfcc ``(Ta, F)`` float32, faces ``(T, S, S, 3)`` uint8, crop method, window start (s)."""
-    video, audio = Path(video), Path(audio or video)
-    for path, what in ((video, "clip"), (audio, "audio file")):
-        if not path.is_file():
-            raise ValueError(f"{path}: {what} not found")
+    video, audio = need_file(video, "clip"), need_file(audio or video, "audio file")
     open_media(audio, "audio",  # a readable file with an audio track, before any decoding
                "no audio track; pass the clip's sound with --audio FILE.wav").close()
     sibling = video.with_suffix(".csv")

@@ -82,6 +82,14 @@ def read_json(path: str | Path, what: str = "file") -> Any:
         raise ValueError(f"{path}: {what} is not valid JSON ({exc})") from exc
 
 
+def need_file(path: str | Path, what: str, inside: str = "a file") -> Path:
+    """``path``; ``ValueError`` naming it when missing or a folder (``inside``: give that there)."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: " + (f"a folder; give {inside}" if Path(path).is_dir()
+                                        else f"{what} not found"))
+    return Path(path)
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return atomic_write(path, lambda fh: torch.save(obj, fh))
 
@@ -99,10 +107,7 @@ def _load_error(exc: Exception) -> str:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint with ``weights_only=True``; raise ``ValueError`` naming a bad file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: " + ("a folder; give a checkpoint file in it, e.g. best.pt"
-                                        if path.is_dir() else "checkpoint not found"))
+    path = need_file(path, "checkpoint", "a checkpoint file in it, e.g. best.pt")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/corrupt files

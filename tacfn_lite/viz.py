@@ -83,8 +83,7 @@ def plot_robustness(rows: list[dict], figsize: tuple[float, float] = (12.0, 3.6)
     for i, m in enumerate(models):
         xs = np.arange(len(bars)) + (i - (len(models) - 1) / 2) * width
         axes[2].bar(xs, [acc.get((m, b), np.nan) for b in bars], width, label=m)
-    axes[2].set_xticks(np.arange(len(bars)), bars, fontsize=8)
-    axes[2].set_ylim(0, 1.02)
+    axes[2].set_xticks(np.arange(len(bars)), bars, fontsize=8), axes[2].set_ylim(0, 1.02)
     axes[2].set_title("missing modality (zeros / training mean)", fontsize=9)
     axes[2].legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -110,8 +109,7 @@ def plot_audio_map(mfcc: np.ndarray, weights: np.ndarray | None, audio_mask=None
     if audio_mask is not None and np.any(audio_mask):
         on = np.flatnonzero(audio_mask)
         ax.add_patch(plt.Rectangle((on[0] - 0.5, -0.5), len(on), F, fill=False, ec="lime", lw=2))
-    ax.set_xlabel("audio frame"), ax.set_ylabel("MFCC")
-    ax.set_title(title, fontsize=9)
+    ax.set(xlabel="audio frame", ylabel="MFCC"), ax.set_title(title, fontsize=9)
     return fig
 
 

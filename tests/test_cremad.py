@@ -117,3 +117,15 @@ def test_prepare_train_evaluate_through_the_cli(exported, tmp_path, cli_round_tr
     prepared, result, run = cli_round_trip("cremad", raw, synthav_cache, prep=tmp_path / "prep")
     assert prepared["clips"] == 36
     assert result["n"] == 6 and np.array(result["confusion"]).shape == (6, 6)
+
+
+def test_prepare_refuses_a_folder_holding_another_corpus_cache(exported, tmp_path):
+    _, _, prepared, _, _ = exported
+    out = shutil.copytree(prepared, tmp_path / "other")  # stands for a RAVDESS cache
+    manifest = out / "prepared.json"
+    manifest.write_text(manifest.read_text().replace('"corpus": "cremad"', '"corpus": "ravdess"'))
+    before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*"))
+    with pytest.raises(ValueError, match="holds another corpus's prepared cache") as err:
+        cremad.prepare(_copy(exported[1], tmp_path / "raw"), out, get_config().data)
+    assert str(out) in str(err.value)
+    assert sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*")) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -161,3 +162,7 @@ def test_prepare_train_evaluate_through_the_cli(raw, tmp_path, cli_round_trip):
     assert prepared["clips"] == 40
     assert result["n"] == 8
     assert set(result["iemocap_binary"]) == {"neutral", "happy", "sad", "angry"}
+    # MulT's fixed split has no actor fold: the card must not claim "fold 0"
+    card = json.loads((run / "model_card.json").read_text())
+    assert card["data"]["fold"] is None
+    assert "its fixed split (no fold)" in (run / "model_card.md").read_text()

@@ -94,7 +94,9 @@ def test_clip_without_a_face_is_refused_unless_centre_crop_is_asked_for(exported
     assert predict(clip, ckpt, allow_centre_crop=True).crop == "centre"
 
 
-def test_missing_clip_is_named(exported, tmp_path):
+def test_missing_clip_is_named_and_a_folder_is_called_one(exported, tmp_path):
     *_, ckpt = exported
     with pytest.raises(ValueError, match="nope.mp4: clip not found"):
         predict(tmp_path / "nope.mp4", ckpt)
+    with pytest.raises(ValueError, match=f"{tmp_path}: a folder; give a file"):
+        predict(tmp_path, ckpt)

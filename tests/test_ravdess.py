@@ -272,6 +272,7 @@ def test_prepare_train_evaluate_through_the_cli(exported, tmp_path, cli_round_tr
     assert result["n"] == 8 and 0.0 <= result["accuracy"] <= 1.0
     manifest = json.loads((run / "split_manifest.json").read_text())
     assert manifest["data"] == json.loads((tmp_path / "prep" / MANIFEST).read_text())["content_hash"]
+    assert manifest["fold"] == 0 and ", fold 0, " in (run / "model_card.md").read_text()
 
 
 @pytest.mark.slow

@@ -29,12 +29,12 @@ def make_loaders(cfg: RunConfig, arrays: ClipArrays | None = None, progress: boo
     """Actor-independent train/val/test loaders and the split manifest; the training loader
     shuffles with its own seeded generator (its state is checkpointed)."""
     arrays = arrays if arrays is not None else load_arrays(cfg.data, progress=progress)
-    split = (arrays.meta or {}).get("fixed_split")  # corpora with an official split (IEMOCAP)
-    split = ({k: np.asarray(v) for k, v in split.items()} if split
+    fixed = (arrays.meta or {}).get("fixed_split")  # corpora with an official split (IEMOCAP)
+    split = ({k: np.asarray(v) for k, v in fixed.items()} if fixed
              else split_indices(arrays.actors, cfg.data.fold, seed=cfg.data.data_seed))
     manifest = make_manifest(arrays.clip_ids, arrays.actors, split,
-                             extra={"data": (arrays.meta or {}).get("content_hash"),
-                                    "fold": cfg.data.fold, "clip_fields": clip_fields(arrays)})
+                             extra={"data": (arrays.meta or {}).get("content_hash"), "clip_fields":
+                                    clip_fields(arrays), "fold": None if fixed else cfg.data.fold})
     loaders = {}
     for name, idx in split.items():
         ds = ClipDataset(arrays.subset(idx))

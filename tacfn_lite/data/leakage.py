@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import read_json
+from ..io import need_file, read_json
 
 KINDS = {"actor": "actor", "utterance": "utterance", "content": "content_hash", "clip": None}
 
@@ -89,10 +89,7 @@ def check_manifest(manifest: dict, source: str = "manifest", max_listed: int = 1
 
 def check_splits(path: str | Path) -> dict:
     """Check the manifest at ``path`` (``tacfn-lite check-splits``); a summary when clean."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: " + ("a folder; give its split_manifest.json" if path.is_dir()
-                                        else "manifest not found"))
+    path = need_file(path, "manifest", "its split_manifest.json")
     manifest = read_json(path, "manifest")
     check_manifest(manifest, source=str(path))
     fields = manifest.get("clip_fields") or {}
