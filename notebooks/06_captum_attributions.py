@@ -161,7 +161,9 @@ print(f"rank correlation trained vs randomised: {corr.mean():.2f} (per clip {cor
 # ## 7. Validity table: TACFN, MulT-style and concat against ground truth
 #
 # `validity_table` runs all of the above on correctly classified test clips of each model:
-# pointing game for the model's own maps (TACFN only; the others return none) and for IG,
+# pointing game for the model's own maps (TACFN only; the others return none) and for IG
+# (`ig_audio_chance` / `ig_video_chance`: what a uniformly random map scores, the cue's share
+# of the audio frames / video cells over that model's correct clips, the same for its own map),
 # completeness, **deletion** (remove the highest-attributed audio frames and video cells
 # first: the probability should collapse faster than for a random order, lower AUC is better)
 # and **insertion** (the reverse, higher is better), and the randomisation correlation.
@@ -173,8 +175,8 @@ tables = {name: validity_table(m, arrays, idx, n_steps=32 if quick else 64,
                                  n_random=2, n_randomised=8).to_dict()
           for name, m in models.items()}
 columns = ["accuracy", "audio_select_pointing", "video_weight_pointing", "ig_audio_pointing",
-           "ig_video_pointing", "completeness_error_mean", "deletion_auc_ratio",
-           "insertion_auc_ratio", "randomised_ig_rank_corr"]
+           "ig_video_pointing", "ig_audio_chance", "ig_video_chance", "completeness_error_mean",
+           "deletion_auc_ratio", "insertion_auc_ratio", "randomised_ig_rank_corr"]
 table = pd.DataFrame(tables).T.reindex(columns=columns)
 record("06.validity", table.to_dict(orient="index"), run_dir)
 table.round(3)

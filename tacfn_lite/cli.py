@@ -193,6 +193,8 @@ def cmd_predict(args) -> None:
     from .viz import explain_prediction
 
     args.device = str(resolve_device(args.device or "auto"))
+    if args.explain and Path(args.explain).is_file():  # found now, not after the prediction
+        raise ValueError(f"--explain {args.explain}: a file; give a folder for the figures")
     pred = predict(args.clip, args.checkpoint, audio=args.audio, landmarks=args.landmarks,
                    device=args.device, allow_centre_crop=args.centre_crop)
     print(json.dumps(pred.to_dict(), indent=1) if args.json else pred.format())

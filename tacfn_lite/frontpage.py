@@ -59,12 +59,14 @@ def validity(metrics: dict, variant: str) -> str:
     tables = metrics.get("06.validity") or {}
     cols = {"audio_select_pointing": "audio map → cue %",
             "video_weight_pointing": "video map → cue %", "ig_audio_pointing": "IG audio → cue %",
-            "ig_video_pointing": "IG video → cue %", "deletion_auc_ratio": "deletion AUC / random"}
+            "ig_video_pointing": "IG video → cue %", "ig_audio_chance": "chance, audio %",
+            "ig_video_chance": "chance, video %", "deletion_auc_ratio": "deletion AUC / random"}
     rows = [[m] + [(f"{t[c]:.2f}" if c.endswith("ratio") else pct(t[c]))
                    if isinstance(t.get(c), (int, float)) and t[c] == t[c] else "–" for c in cols]
             for m, t in tables.items()]
     return table(["model", *cols.values()], rows, f"SynthAV {variant}, notebook 04's models, "
-                 "correctly classified test clips; ground truth only scores the maps.",
+                 "correctly classified test clips; ground truth only scores the maps; chance: a "
+                 "random map (the cue's share of audio frames / video cells).",
                  "No validity table recorded (notebook 06).")
 
 

@@ -7,6 +7,7 @@ import ast
 import json
 import logging
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,13 +153,17 @@ def _execute(nb: Path, out: Path, params: dict) -> dict:
     import papermill as pm
     from nbconvert import HTMLExporter
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
     # kernel CPU time (less load-bound than seconds): user + system of finished children
     t0, cpu0 = time.perf_counter(), sum(os.times()[2:4])
     entry = {"notebook": nb.name, "executed": out.name, "status": "ok"}
-    try:
-        pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
-                            progress_bar=False, cwd=str(nb.parent))
+    try:  # kernel on IPC sockets in a private folder (ipykernel warns TCP is unencrypted), Unix
+        with tempfile.TemporaryDirectory(prefix="tacfn-kernel-") as tmp:
+            ipc = {"transport": "ipc", "ip": f"{tmp}/k"} if os.name == "posix" else {}
+            pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
+                                progress_bar=False, cwd=str(nb.parent),
+                                config=Config(KernelManager=ipc))
     except PapermillExecutionError as exc:
         src = (exc.source or "").strip().splitlines()
         entry.update(status="failed", cell=f"In [{exc.exec_count}]", error=f"{exc.ename}: "

@@ -28,6 +28,7 @@ METRICS = {
                   "best_epoch": 3},
     "06.validity": {"tacfn": {"audio_select_pointing": 0.82, "video_weight_pointing": 0.8,
                               "ig_audio_pointing": 0.7, "ig_video_pointing": 0.6,
+                              "ig_audio_chance": 0.25, "ig_video_chance": 0.125,
                               "deletion_auc_ratio": 0.41}},
     "07.robustness": {"tacfn | clean": 0.99, "tacfn | audio zeros": 0.12,
                       "tacfn | video zeros": 0.5},
@@ -76,6 +77,9 @@ def test_front_page_opens_with_rounded_results_before_the_environment(run_folder
     assert "<img src='figures/04_comparison_synchrony.png'" in page
     assert "class='fail'" not in page
     assert "<p class='cap'>SynthAV synchrony, notebook 04&#x27;s models" in page  # what each table shows
+    validity = page[page.index("<h2>Explanation validity"):page.index("<h2>Robustness")]
+    assert "<th>chance, video %</th>" in validity  # a pointing rate is read against chance
+    assert "<td>60.0</td><td>25.0</td><td>12.5</td><td>0.41</td>" in validity
     assert "TACFN of the claim (SynthAV synchrony, notebook 05): 3 test clips" in page
 
 

@@ -540,6 +540,17 @@ def test_predict_explain_into_a_read_only_folder_is_one_line(corpus, tmp_path, m
     assert not (tmp_path / "ro").exists()
 
 
+def test_predict_explain_naming_a_file_stops_before_the_prediction(corpus, tmp_path, capsys,
+                                                                   monkeypatch):
+    from tacfn_lite import inference
+
+    monkeypatch.setattr(inference, "predict", lambda *a, **k: pytest.fail("predicted first"))
+    (tmp_path / "figs").write_text("not a folder")
+    line = one_line(capsys, main(predict_argv(corpus, tmp_path / "figs")), tmp_path / "figs", code=2)
+    assert "a file; give a folder for the figures" in line
+    assert (tmp_path / "figs").read_text() == "not a folder"
+
+
 def test_predict_explain_checkpoint_vanishing_is_named(corpus, tmp_path, monkeypatch, capsys):
     ckpt = Path(shutil.copy(corpus.ckpt, tmp_path / "best.pt"))
     real, calls = checkpoints.load_model, []

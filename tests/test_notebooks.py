@@ -232,11 +232,15 @@ def test_quick_report_on_a_fresh_clone_leaves_the_tree_clean(tmp_path, synthav_c
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, text=True,
                           capture_output=True, check=True).stdout.strip()
-    env = {**os.environ, "PYTHONPATH": str(clone), "TQDM_DISABLE": "1"}
+    tmp = tmp_path / "tmp"  # the kernel's IPC sockets go in a private folder here
+    tmp.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(clone), "TQDM_DISABLE": "1", "TMPDIR": str(tmp)}
     out = subprocess.run([sys.executable, "-m", "tacfn_lite.cli", "report", "--quick", "--only",
                           "00", "--run-id", "clean", "--param", f"cache_dir={synthav_cache}"],
                          cwd=clone, env=env, text=True, capture_output=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
+    assert "without encryption" not in out.stderr  # ipykernel's warning for a TCP kernel
+    assert not list(tmp.iterdir())  # the socket folder is removed
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
                             cwd=clone, text=True, capture_output=True, check=True).stdout
     assert status == "", f"the report changed the clone:\n{status}"
