@@ -32,24 +32,23 @@ def write_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict |
     SHA-256 of ``checkpoint`` ties the card to the file."""
     d, manifest, synthav = cfg.data, manifest or {}, cfg.data.name == "synthav"
     splits = manifest.get("splits", {})
-    card = {
-        "card_version": CARD_VERSION, "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint)},
-        "model": cfg.model.model, "seed": cfg.train.seed,
-        "data": {"name": d.name, "variant": d.variant if synthav else None,
-                 "size": d.size if synthav else None, "root": d.root,
-                 "fold": manifest.get("fold", d.fold), "hash": manifest.get("data"),
-                 "licence": LICENCES.get(d.name, "unknown: check the corpus terms")},
-        "splits": {"manifest_hash": manifest.get("hash"),
-                   "actors": {k: v.get("actors", []) for k, v in splits.items()},
-                   "clips": {k: len(v.get("clips", [])) for k, v in splits.items()}},
-        "selection": {"rule": "best validation accuracy", "best_epoch": history.best_epoch,
-                      "epochs_run": len(history.epochs), "epochs_planned": cfg.train.epochs},
-        "metrics": {"val": history.val, "test": history.test},
-        "training": {"device": device_name(device),
-                     "seconds": round(sum(r["seconds"] for r in history.epochs), 2),
-                     "seconds_per_epoch": round(history.seconds_per_epoch, 3)},
-        "versions": package_versions(), "config": cfg.to_dict()}
+    card = {"card_version": CARD_VERSION, "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint)},
+            "model": cfg.model.model, "seed": cfg.train.seed,
+            "data": {"name": d.name, "variant": d.variant if synthav else None,
+                     "size": d.size if synthav else None, "root": d.root,
+                     "fold": manifest.get("fold", d.fold), "hash": manifest.get("data"),
+                     "licence": LICENCES.get(d.name, "unknown: check the corpus terms")},
+            "splits": {"manifest_hash": manifest.get("hash"),
+                       "actors": {k: v.get("actors", []) for k, v in splits.items()},
+                       "clips": {k: len(v.get("clips", [])) for k, v in splits.items()}},
+            "selection": {"rule": "best validation accuracy", "best_epoch": history.best_epoch,
+                          "epochs_run": len(history.epochs), "epochs_planned": cfg.train.epochs},
+            "metrics": {"val": history.val, "test": history.test},
+            "training": {"device": device_name(device),
+                         "seconds": round(sum(r["seconds"] for r in history.epochs), 2),
+                         "seconds_per_epoch": round(history.seconds_per_epoch, 3)},
+            "versions": package_versions(), "config": cfg.to_dict()}
     atomic_write_text(Path(checkpoint).parent / CARD_MD, card_markdown(card))
     return write_json(Path(checkpoint).parent / CARD_JSON, card)
 

@@ -34,8 +34,7 @@ def fusion_flops(cfg: RunConfig) -> int:
     """FLOPs of the fusion module + head alone for one clip of the configured size."""
     model = build_model(cfg.model).eval()
     d = cfg.data
-    ta = 1 + int(d.sample_rate * d.duration) // d.hop_length
-    audio = torch.randn(1, ta, d.n_mfcc)
+    audio = torch.randn(1, 1 + int(d.sample_rate * d.duration) // d.hop_length, d.n_mfcc)
     video = torch.rand(1, d.n_frames, 3, d.image_size, d.image_size)
     with torch.no_grad():
         a = model.audio_encoder(audio) if model.audio_encoder is not None else None
@@ -95,13 +94,12 @@ def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int,
             "params": count_parameters(build_model(mcfg.model)), "fusion_flops": fusion_flops(mcfg),
             "seconds_per_epoch": float(np.median([r["seconds_per_epoch"] for r in runs])),
             "runs": runs}
-    return {
-        "variant": variant, "out_dir": str(out_dir),
-        "data": base.data.__dict__, "train": {**base.train.__dict__, "seed": list(seeds)},
-        "ceilings": (arrays.meta or {}).get("ceilings"),
-        "data_hash": (arrays.meta or {}).get("content_hash"),
-        "machine": machine_info(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "baselines": baselines, "models": rows}
+    return {"variant": variant, "out_dir": str(out_dir), "data": base.data.__dict__,
+            "train": {**base.train.__dict__, "seed": list(seeds)},
+            "ceilings": (arrays.meta or {}).get("ceilings"),
+            "data_hash": (arrays.meta or {}).get("content_hash"),
+            "machine": machine_info(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "baselines": baselines, "models": rows}
 
 
 def format_table(result: dict) -> str:
@@ -117,6 +115,5 @@ def format_table(result: dict) -> str:
         lines.append(f"\nBaselines on the test split: majority class {pct(b['majority'])}, "
                      f"chance {pct(b['chance'])}.")
     if c := result.get("ceilings"):  # audio, video, late, fusion
-        ceilings = ", ".join(f"{k} {pct(v)}" for k, v in c.items())
-        lines.append(f"\nDesigned ceilings: {ceilings}.")
+        lines.append(f"\nDesigned ceilings: {', '.join(f'{k} {pct(v)}' for k, v in c.items())}.")
     return "\n".join(lines)

@@ -116,24 +116,16 @@ PRESETS: dict[str, dict[str, Any]] = {
               "data.duration": 2.45, "data.hop_length": 1024,
               "model.d_model": 256, "model.n_heads": 8, "model.audio_layers": 5,
               "model.video_backbone": "resnext50", "model.score_hidden": 256,
-              "train.batch_size": 16, "train.epochs": 70, "train.seed": 1234, "train.amp": True},
-}
+              "train.batch_size": 16, "train.epochs": 70, "train.seed": 1234, "train.amp": True}}
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
-_CHOICES = {
-    "model.model": MODELS,
-    "model.direction": DIRECTIONS,
-    "model.video_backbone": ("tiny", "resnext50", "features"),
-    "model.time_encoding": ("shared", "learned"),
-    "model.tacfn": ("kit", "official"),
-    "model.selection": ("query", "last_step"),
-    "model.weight_norm": ("clip", "frame"),
-    "model.weight_scale": ("count", "none"),
-    "model.classifier_source": ("selected", "all"),
-    "data.variant": VARIANTS,
-    "data.size": ("quick", "full"),
-    "data.name": ("synthav", "ravdess", "cremad", "iemocap"),
-}
+_CHOICES = {"model.model": MODELS, "model.direction": DIRECTIONS,
+            "model.video_backbone": ("tiny", "resnext50", "features"),
+            "model.time_encoding": ("shared", "learned"), "model.tacfn": ("kit", "official"),
+            "model.selection": ("query", "last_step"), "model.weight_norm": ("clip", "frame"),
+            "model.weight_scale": ("count", "none"), "model.classifier_source": ("selected", "all"),
+            "data.variant": VARIANTS, "data.size": ("quick", "full"),
+            "data.name": ("synthav", "ravdess", "cremad", "iemocap")}
 # The authors' TACFN (issue 14). Explicit overrides win: get_config(tacfn="official",
 # weight_norm="clip") is the official setting with one switch flipped.
 OFFICIAL_TACFN = {"model.selection": "last_step", "model.weight_norm": "frame",
@@ -170,12 +162,10 @@ def _coerce(key: str, value: Any) -> Any:
                 value = {"int": int, "float": float}[base](value)
             except (KeyError, ValueError) as exc:
                 raise ValueError(f"{key}: expected {base}, got {value!r}") from exc
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-        "str": isinstance(value, str) or (value is None and "None" in ftype),
-    }[base]
+    ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+          "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+          "bool": isinstance(value, bool),
+          "str": isinstance(value, str) or (value is None and "None" in ftype)}[base]
     if not ok:
         raise ValueError(f"{key}: expected {ftype}, got {type(value).__name__} {value!r}")
     if key in _CHOICES and value not in _CHOICES[key]:
@@ -202,9 +192,8 @@ def derive(cfg: RunConfig) -> RunConfig:
     if model.classifier_source == "all":  # only then (older configs stay equal)
         model = replace(model, audio_steps=1 + int(d.sample_rate * d.duration) // d.hop_length)
     if d.name == "iemocap":  # MulT aligned features: 20 word-aligned steps, no pixels
-        dims = IEMOCAP_DIMS
-        model = replace(model, audio_dim=dims["audio"] + dims["text"] * d.iemocap_text,
-                        video_backbone="features", video_dim=dims["vision"],
+        model = replace(model, video_backbone="features", video_dim=IEMOCAP_DIMS["vision"],
+                        audio_dim=IEMOCAP_DIMS["audio"] + IEMOCAP_DIMS["text"] * d.iemocap_text,
                         audio_rate=IEMOCAP_STEP_RATE, video_rate=IEMOCAP_STEP_RATE,
                         audio_steps=20 if model.audio_steps else 0)
     return replace(cfg, model=model)

@@ -10,8 +10,7 @@ from dataclasses import replace
 import numpy as np
 
 from .config import RunConfig, get_config
-from .data import make_loaders
-from .data.core import ClipArrays
+from .data import ClipArrays, make_loaders
 from .data.leakage import find_overlaps
 from .data.splits import make_manifest, split_indices
 from .model import build_model

@@ -213,15 +213,14 @@ def run_report(opts: ReportOptions) -> Path:
     bad = next((n for n in entries if n["status"] != "ok"), None)
     figures = sorted(str(p.relative_to(fig_dir)) for p in fig_dir.rglob("*")
                      if p.is_file() and p.stat().st_mtime >= started - 1)
-    run = {
-        "run_id": run_id, "status": "failed" if bad else "ok", "quick": opts.quick,
-        "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
-        "seconds_total": round(time.perf_counter() - t0, 1),
-        "seeds": {"seed": params["seed"], "data_seed": params.get("data_seed", 0)},
-        "parameters": params, "environment": environment(repo, str(params["device"])),
-        "data": {"synthav": synthav_hash(params) if not bad else None},
-        "notebooks": entries, "figures": figures, "figures_dir": params["figures_dir"],
-        "metrics": load_metrics(run_dir)}
+    run = {"run_id": run_id, "status": "failed" if bad else "ok", "quick": opts.quick,
+           "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+           "seconds_total": round(time.perf_counter() - t0, 1),
+           "seeds": {"seed": params["seed"], "data_seed": params.get("data_seed", 0)},
+           "parameters": params, "environment": environment(repo, str(params["device"])),
+           "data": {"synthav": synthav_hash(params) if not bad else None},
+           "notebooks": entries, "figures": figures, "figures_dir": params["figures_dir"],
+           "metrics": load_metrics(run_dir)}
     write_json(run_dir / "run.json", run)
     atomic_write_text(run_dir / "index.html", index_html(run, run_dir))
     if opts.update_figures and not bad:  # the README's figures change only on request

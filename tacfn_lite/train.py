@@ -81,11 +81,9 @@ def run_epoch(model: nn.Module, loader, device: torch.device, *, optimizer=None,
 def evaluate(model: nn.Module, loader, device: torch.device | str = "cpu", amp: bool = False,
              class_names: tuple[str, ...] | None = None) -> dict:
     """Metrics of ``model`` on ``loader`` (accuracy, UAR, macro F1, per class, confusion)."""
-    device = torch.device(device)
-    res = run_epoch(model, loader, device, amp=amp)
-    n_classes = res["probs"].shape[1]
-    return {"loss": res["loss"], **classification_metrics(res["labels"], res["preds"], n_classes,
-                                                          class_names)}
+    res = run_epoch(model, loader, torch.device(device), amp=amp)
+    return {"loss": res["loss"], **classification_metrics(res["labels"], res["preds"],
+                                                          res["probs"].shape[1], class_names)}
 
 
 def _is_distributed() -> bool:
@@ -230,8 +228,7 @@ def _finish(run: _Run, loaders: dict, cfg: RunConfig, manifest: dict | None) -> 
     h, tc = run.history, cfg.train
     if _is_distributed():
         dist.barrier()
-    best = load_checkpoint(run.out / "best.pt", map_location=run.device)
-    run.model.load_state_dict(best["model"])
+    run.model.load_state_dict(load_checkpoint(run.out / "best.pt", run.device)["model"])
     names = getattr(loaders["val"].dataset.arrays, "class_names", None) or None
     h.val = evaluate(run.model, loaders["val"], run.device, tc.amp, names)
     if "test" in loaders:

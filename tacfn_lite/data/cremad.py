@@ -69,9 +69,9 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
             skip(path, "missing pair: no " + ("AudioWAV/.wav" if stem not in wavs
                                               else "VideoFlash/.flv") + " with this name")
             continue
-        fields = {"sentence": name.sentence, "emotion": name.emotion, "level": name.level}
         items.append({"clip_id": f"cremad-{stem}", "label": name.label, "actor": name.actor,
-                      "fields": fields, "files": {"video": flvs[stem], "audio": wavs[stem]}})
+                      "fields": {f: getattr(name, f) for f in ("sentence", "emotion", "level")},
+                      "files": {"video": flvs[stem], "audio": wavs[stem]}})
     return items, skipped
 
 

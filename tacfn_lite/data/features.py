@@ -61,8 +61,7 @@ def square_box(x0: float, y0: float, x1: float, y1: float, width: int, height: i
                margin: float = FACE_MARGIN) -> tuple[int, int, int]:
     """Square ``(left, top, side)`` around a box, grown by ``margin`` and kept inside the image."""
     side = int(round(min(max(x1 - x0, y1 - y0) * (1 + 2 * margin), width, height)))
-    left = int(round((x0 + x1) / 2 - side / 2))
-    top = int(round((y0 + y1) / 2 - side / 2))
+    left, top = int(round((x0 + x1) / 2 - side / 2)), int(round((y0 + y1) / 2 - side / 2))
     return min(max(left, 0), width - side), min(max(top, 0), height - side), max(side, 1)
 
 
@@ -117,6 +116,5 @@ def crop_faces(frames: np.ndarray, numbers: np.ndarray, landmarks: Path | None,
         box = haar_box(frames)
         method = "centre" if box is None else "haar"
         boxes = [box or square_box(0, 0, W, H, W, H, margin=0.0)] * T
-    out = np.stack([cv2.resize(img[t:t + s, x:x + s], (size, size), interpolation=cv2.INTER_AREA)
-                    for img, (x, t, s) in zip(frames, boxes)])
-    return out, method
+    return np.stack([cv2.resize(img[t:t + s, x:x + s], (size, size), interpolation=cv2.INTER_AREA)
+                     for img, (x, t, s) in zip(frames, boxes)]), method

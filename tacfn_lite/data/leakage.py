@@ -83,8 +83,7 @@ def check_manifest(manifest: dict, source: str = "manifest", max_listed: int = 1
     lines = [o.describe() for o in overlaps[:max_listed]]
     if len(overlaps) > max_listed:
         lines.append(f"… and {len(overlaps) - max_listed} more")
-    listed = "\n  ".join(lines)
-    raise ValueError(f"{source}: split leak ({head} shared across splits):\n  {listed}")
+    raise ValueError("\n  ".join([f"{source}: split leak ({head} shared across splits):", *lines]))
 
 
 def check_splits(path: str | Path) -> dict:

@@ -171,8 +171,7 @@ def synth_video(actor: Actor, events: list[tuple[int, int]], cfg: DataConfig,
     light = 1 + rng.normal(0, 0.04, T)  # flicker: global distractor
     blob_y = rng.choice([2.5, 29.5]) * u
     blob_x = (rng.uniform(2, 30) + np.arange(T) * rng.choice([-1.5, 1.5])) % 28 + 2
-    frames = np.zeros((T, S, S, 3), np.float32)
-    mask = np.zeros((T, S, S), bool)
+    frames, mask = np.zeros((T, S, S, 3), np.float32), np.zeros((T, S, S), bool)
     ellipse = lambda cx, cy, rx, ry: np.clip(
         (1 - ((xx - cx) / rx) ** 2 - ((yy - cy) / ry) ** 2) * 4, 0, 1)
     paint = lambda img, m, rgb: img * (1 - m[..., None]) + m[..., None] * np.array(rgb)
