@@ -273,6 +273,7 @@ WHERE = {  # each command's own options for where it writes; others: pick anothe
     "prepare": "--out, --set cache_dir=DIR", "export": "--out", "compare": "--out, --json",
     "report": "--out", "predict": "--explain DIR"}
 RERUN = {"train": "`train --resume` continues from the last complete checkpoint",
+         "report": "index.html in the run folder shows the notebooks that ran",
          "prepare": "a rerun reuses the finished shards (--force skips the space check)",
          "generate": "--force skips the space check"}
 

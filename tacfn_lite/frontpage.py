@@ -115,8 +115,9 @@ def explorer(run_dir: Path) -> str:
 
 
 def failures(notebooks: list[dict]) -> str:
-    return "".join(f"<div class='fail'><b>{e(n['notebook'])} failed</b> at cell {e(n['cell'])}: "
-                   f"{e(n['error'])}<br><code>{e(n.get('cell_source', ''))}</code></div>"
+    return "".join(f"<div class='fail'><b>{e(n['notebook'])} {e(n['status'])}</b> at cell "
+                   f"{e(n['cell'])}: {e(n['error'])}<br><code>{e(n.get('cell_source', ''))}"
+                   "</code></div>"
                    for n in notebooks if n["status"] != "ok")
 
 

@@ -206,14 +206,21 @@ def run_report(opts: ReportOptions) -> Path:
     with tqdm(notebooks, desc="report", unit="notebook", disable=not opts.progress) as bar:
         for nb in bar:
             bar.set_postfix_str(nb.name)
-            entries.append(_execute(nb, run_dir / nb.name, params))
+            try:
+                t_nb = time.perf_counter()
+                entries.append(_execute(nb, run_dir / nb.name, params))
+            except KeyboardInterrupt:  # what ran still gets its run.json and index.html
+                entries.append({"notebook": nb.name, "executed": nb.name, "status": "interrupted",
+                                "cell": "(Ctrl-C)", "error": "stopped by the user", "cell_source":
+                                "", "seconds": round(time.perf_counter() - t_nb, 1)})
+                break
             log.info("%s: %s in %.1f s", nb.name, entries[-1]["status"], entries[-1]["seconds"])
             if entries[-1]["status"] != "ok":
                 break
     bad = next((n for n in entries if n["status"] != "ok"), None)
     figures = sorted(str(p.relative_to(fig_dir)) for p in fig_dir.rglob("*")
                      if p.is_file() and p.stat().st_mtime >= started - 1)
-    run = {"run_id": run_id, "status": "failed" if bad else "ok", "quick": opts.quick,
+    run = {"run_id": run_id, "status": bad["status"] if bad else "ok", "quick": opts.quick,
            "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
            "seconds_total": round(time.perf_counter() - t0, 1),
            "seeds": {"seed": params["seed"], "data_seed": params.get("data_seed", 0)},
@@ -227,6 +234,8 @@ def run_report(opts: ReportOptions) -> Path:
         for name in figures:
             data = (fig_dir / name).read_bytes()
             atomic_write(repo / "figures" / name, lambda fh, data=data: fh.write(data))
+    if bad and bad["status"] == "interrupted":
+        raise KeyboardInterrupt  # the command line says so in one line
     if bad:
         raise ReportError(f"{bad['notebook']} failed at cell {bad['cell']} "
                           f"({bad['cell_source']!r}): {bad['error']}; executed copy: "

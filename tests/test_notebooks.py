@@ -178,6 +178,35 @@ def test_report_passes_parameters_and_names_the_failing_notebook_and_cell(tmp_pa
     assert "01_fail.ipynb" in (tmp_path / "reports/r/index.html").read_text()
 
 
+def test_ctrl_c_in_a_report_still_writes_its_run_json_and_front_page(tmp_path, monkeypatch,
+                                                                     capsys):
+    from tacfn_lite import report
+    from tacfn_lite.cli import main
+
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    for name in ("00_first", "01_second", "02_never"):
+        _notebook(nb_dir / f"{name}.ipynb", "x = 1")
+
+    def execute(nb, out, params):  # no kernel: the first notebook runs, Ctrl-C in the second
+        if nb.name.startswith("01"):
+            raise KeyboardInterrupt
+        return {"notebook": nb.name, "executed": out.name, "status": "ok", "seconds": 1.0}
+
+    monkeypatch.setattr(report, "_execute", execute)
+    rc = main(["report", "--notebooks", str(nb_dir), "--out", str(tmp_path / "reports"),
+               "--run-id", "r", "--param", "device=cpu"])
+    assert rc == 130
+    assert capsys.readouterr().err.strip().endswith(
+        "tacfn-lite report: interrupted; index.html in the run folder shows the notebooks that ran")
+    run = json.loads((tmp_path / "reports/r/run.json").read_text())
+    assert run["status"] == "interrupted"
+    assert [(n["notebook"], n["status"]) for n in run["notebooks"]] == [
+        ("00_first.ipynb", "ok"), ("01_second.ipynb", "interrupted")]  # 02 never started
+    page = (tmp_path / "reports/r/index.html").read_text()
+    assert "<b>01_second.ipynb interrupted</b> at cell (Ctrl-C): stopped by the user" in page
+
+
 def _numbers(metrics: dict, prefix: str = "") -> dict:
     """Flatten nested metrics to {"key/sub": value}."""
     out = {}
