@@ -43,13 +43,17 @@ from tacfn_lite.viz import save_figure
 # accuracy is kept (`best.pt`) and evaluated once on test. Picking the epoch on the test fold,
 # as the public RAVDESS code did, can only raise the number (notebook 09 measures by how much).
 # Checkpoints trained in notebooks 01 and 02 with the same config are reused, not retrained.
+# Every training of this notebook, the comparison's and the claim's (section 5), starts in the
+# next cell: on a CPU the missing checkpoints train side by side, one thread each, the claim's
+# long runs first, so the short ones fill the cores around them.
 
 # %%
 course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
+course_cfgs = {name: course_run.config(name) for name in course.COURSE_MODELS}
+claim_cfgs = {name: course_run.claim_config(name) for name in course.CLAIM_MODELS}
+course_run.trained_all({**{f"claim {k}": c for k, c in claim_cfgs.items()}, **course_cfgs})
 arrays = load_arrays(course_run.config("tacfn").data)
-# trained_all: on a CPU the missing checkpoints train side by side, one thread each
-runs = course_run.trained_all({name: course_run.config(name) for name in course.COURSE_MODELS},
-                              arrays)
+runs = course_run.trained_all(course_cfgs, arrays)  # trained above: loads them
 histories = {name: history for name, (_, history) in runs.items()}
 rows = {name: record(f"04.{name}", course.summary_row(h), run_dir) for name, h in histories.items()}
 ceilings = arrays.meta["ceilings"]
@@ -99,11 +103,10 @@ cost
 # co-occurs with the vocal cue carries the label (notebook 00). Late fusion never lets the video
 # see the audio (ceiling 50 %), and concat pools time away before the modalities meet. TACFN
 # selects the vocal cue and reinforces the video cells of the same moment, which the shared time
-# encoding (notebook 01) makes comparable. All three train from scratch on the full set with the
-# same split, seed and epochs; the epoch is picked on validation as always.
+# encoding (notebook 01) makes comparable. All three trained from scratch (section 1's cell) on
+# the full set with the same split, seed and epochs; the epoch is picked on validation as always.
 
 # %%
-claim_cfgs = {name: course_run.claim_config(name) for name in course.CLAIM_MODELS}
 claim_arrays = load_arrays(claim_cfgs["tacfn"].data)
 claim = {name: record(f"04.claim.{name}", course.summary_row(history), run_dir)
          for name, (_, history) in course_run.trained_all(claim_cfgs, claim_arrays).items()}
