@@ -51,10 +51,10 @@ from tacfn_lite.viz import save_figure
 course_run = course.Course(variant, quick, seed, device, cache_dir, checkpoint_dir, epochs)
 course_cfgs = {name: course_run.config(name) for name in course.COURSE_MODELS}
 claim_cfgs = {name: course_run.claim_config(name) for name in course.CLAIM_MODELS}
-course_run.trained_all({**{f"claim {k}": c for k, c in claim_cfgs.items()}, **course_cfgs})
+trained = course_run.trained_all({**{f"claim {k}": c for k, c in claim_cfgs.items()},
+                                  **course_cfgs})  # {name: (model, history)}
 arrays = load_arrays(course_run.config("tacfn").data)
-runs = course_run.trained_all(course_cfgs, arrays)  # trained above: loads them
-histories = {name: history for name, (_, history) in runs.items()}
+histories = {name: trained[name][1] for name in course_cfgs}
 rows = {name: record(f"04.{name}", course.summary_row(h), run_dir) for name, h in histories.items()}
 ceilings = arrays.meta["ceilings"]
 display(Markdown(course.markdown_table(rows, ceilings)))
@@ -108,8 +108,8 @@ cost
 
 # %%
 claim_arrays = load_arrays(claim_cfgs["tacfn"].data)
-claim = {name: record(f"04.claim.{name}", course.summary_row(history), run_dir)
-         for name, (_, history) in course_run.trained_all(claim_cfgs, claim_arrays).items()}
+claim = {name: record(f"04.claim.{name}", course.summary_row(trained[f"claim {name}"][1]),
+                      run_dir) for name in claim_cfgs}
 claim_ceilings = claim_arrays.meta["ceilings"]
 display(Markdown(course.markdown_table(claim, claim_ceilings)))
 

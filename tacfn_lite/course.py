@@ -15,6 +15,7 @@ import torch
 from .checkpoints import load_or_train
 from .compare import summary_row  # noqa: F401  (notebook 04 calls course.summary_row)
 from .config import RunConfig, get_config
+from .data import load_arrays
 from .io import read_json
 from .runtime import resolve_device, seed_everything
 
@@ -105,6 +106,8 @@ class Course:
         workers = workers or min(len(missing), 2 * (cores or 1))
         on_cpu = all(resolve_device(c.train.device).type == "cpu" for c in missing)
         if len(missing) > 1 and workers > 1 and on_cpu:
+            for data in {c.data: None for c in missing}:  # SynthAV made here once, not per worker
+                load_arrays(data, progress=False)
             ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe in a kernel
             with ProcessPoolExecutor(workers, mp_context=ctx, initializer=torch.set_num_threads,
                                      initargs=(1,)) as pool:

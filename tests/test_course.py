@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tacfn_lite import course
+from tacfn_lite.data.synthetic import synthav_path
 
 
 def test_config_follows_the_run_parameters_and_overrides():
@@ -87,3 +88,28 @@ def test_markdown_table_counts_the_picked_epoch_from_one():
            "best_epoch": 0}
     table = course.markdown_table({"tacfn": row}, {"fusion": 1.0})
     assert "| tacfn | 50.0 | 25.0 | 50.0 | 75.0 | 1 |" in table and "fusion 100.0" in table
+
+
+def test_trained_all_makes_each_data_set_once_before_the_workers_start(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"  # empty: SynthAV must be generated
+    c = course.Course(device="cpu", cache_dir=str(cache), epochs=1,
+                      checkpoint_dir=str(tmp_path / "runs"))
+    cfgs = {name: c.config(name) for name in ("concat", "late")}
+    seen = []
+
+    class InProcessPool:  # stands in for the worker pool: records what exists when it starts
+        def __init__(self, *args, **kwargs):
+            seen.append(synthav_path(cfgs["concat"].data).exists())
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, fn, *iterables):
+            return map(fn, *iterables)
+
+    monkeypatch.setattr(course, "ProcessPoolExecutor", InProcessPool)
+    c.trained_all(cfgs, workers=2)
+    assert seen == [True]
