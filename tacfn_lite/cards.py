@@ -21,8 +21,7 @@ LICENCES = {
     "cremad": "CREMA-D (Cao et al. 2014): Open Database License (ODbL) v1.0, contents under the "
               "Database Contents License (DbCL) v1.0.",
     "iemocap": "IEMOCAP (Busso et al. 2008): USC SAIL release agreement; research use by the "
-               "licensee only, no redistribution of the data.",
-}
+               "licensee only, no redistribution of the data."}
 
 
 def write_card(cfg: RunConfig, history, checkpoint: str | Path, manifest: dict | None = None,

@@ -33,12 +33,10 @@ def load_model(checkpoint_path: str | Path, device: str | torch.device = "cpu"
 def load_or_train(cfg: RunConfig, checkpoint_path: str | Path, arrays=None,
                   device: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig]:
     """Load ``checkpoint_path`` if it exists, else train ``cfg`` and save its best weights there.
-
     Training writes into the checkpoint's folder (``train.fit`` keeps ``best.pt``/``last.pt``
     there); if the path is not named ``best.pt`` the picked weights are copied to it. The
     returned config is the checkpoint's own (a loaded checkpoint may differ from ``cfg``).
-    ``arrays`` (ClipArrays) avoids reloading a data set the caller already has.
-    """
+    ``arrays`` (ClipArrays) avoids reloading a data set the caller already has."""
     path = Path(checkpoint_path)
     if path.exists():
         log.info("loading %s", path)

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .config import MODELS, VARIANTS, get_config, resolve_key
@@ -79,7 +80,10 @@ def config_from_args(args: argparse.Namespace, data_only: bool = False):
             raise ValueError(f"--set {key}: not a data field; {args.command} uses data fields "
                              "only (e.g. n_frames, data_seed, cache_dir)")
         overrides[key] = value
-    return get_config(args.preset, **overrides)
+    cfg = get_config(args.preset, **overrides)  # data paths absolute: checkpoints work anywhere
+    paths = {k: str(Path(p).absolute()) for k in ("cache_dir", "root")
+             if (p := getattr(cfg.data, k))}
+    return replace(cfg, data=replace(cfg.data, **paths))
 
 
 # A command returns a summary that main prints as JSON, or an exit status (None: 0).
@@ -122,8 +126,8 @@ def cmd_evaluate(args) -> dict:
     device = resolve_device(args.device or "auto")
     model, cfg = load_model(args.checkpoint, device)
     res = evaluate(model, make_loaders(cfg)[0][args.split], device)
-    summary = {k: res[k] for k in ("n", "accuracy", "uar", "macro_f1", "majority_baseline",
-                                   "chance_baseline", "confusion")}
+    summary = {"split": args.split, **{k: res[k] for k in (
+        "n", "accuracy", "uar", "macro_f1", "majority_baseline", "chance_baseline", "confusion")}}
     if cfg.data.name == "iemocap":  # MulT's per-emotion binary accuracy and weighted F1
         from .data.iemocap import binary_metrics
 
@@ -149,16 +153,21 @@ def cmd_export(args) -> dict:
 
 def cmd_compare(args) -> None:
     from .compare import compare, format_table
-    from .io import write_json
+    from .io import read_json, to_jsonable, write_json
 
     if args.json and Path(args.json).is_dir():  # found now, not after the training
         raise ValueError(f"--json {args.json}: a folder; give a file, e.g. {args.json}/compare.json")
-    models = MODELS if args.models is None else tuple(m.strip() for m in args.models.split(","))
+    models = MODELS if args.models is None else tuple(
+        m.strip() for m in args.models.split(",") if m.strip())
     result = compare(config_from_args(args), models, tuple(range(args.seeds)), args.out)
     print(format_table(result))
-    out = write_json(args.json or Path(result["out_dir"]) / f"compare_{result['variant']}.json",
-                     {**result, "command": "tacfn-lite " + " ".join(sys.argv[1:])})
-    print(f"saved {out}")
+    path = Path(args.json or Path(result["out_dir"]) / f"compare_{result['variant']}.json")
+    # models compared before on the same data and training settings stay in the file
+    old = read_json(path, "compare result") if path.is_file() else {}
+    if all(to_jsonable(result[k]) == old.get(k) for k in ("data", "train")):
+        result["models"] = {**old["models"], **result["models"]}
+    write_json(path, {**result, "command": "tacfn-lite " + " ".join(sys.argv[1:])})
+    print(f"saved {path} ({', '.join(result['models'])})")
 
 
 def cmd_check_splits(args) -> dict:
@@ -215,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="train again in an OUT that holds a run")
     p = _command(sub, cmd_evaluate, "evaluate a checkpoint on its own data split", "device")
     p.add_argument("checkpoint")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="which split of the checkpoint's own actor split (default: test)")
     p = _command(sub, cmd_prepare, "decode a real corpus into a cached shard set (--root RAW)",
                  "preset", "out", "set", "force", **DATA_HELP, out="the prepared cache folder "
                  "(default: under cache_dir, keyed by --root and the frame/audio settings)")
@@ -229,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actors", type=int, default=24, help="actors 1..N")
     p.add_argument("--per-class", type=int, default=1, help="clips per actor and class")
     p = _command(sub, cmd_compare, "train every model on the same splits/seeds; one table",
-                 *DATA, *TRAIN, out="folder for the runs (default runs/compare/<variant>)")
+                 *DATA, *TRAIN, out="folder for the runs (default runs/compare/<variant>-<size>)")
     p.add_argument("--models", help="comma-separated subset of " + ",".join(MODELS))
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     p.add_argument("--json", help="where to save the result (default OUT/compare_<variant>.json; "

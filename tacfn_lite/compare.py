@@ -68,12 +68,18 @@ def summary_row(history: dict) -> dict:
 def compare(base: RunConfig, models: tuple[str, ...] = MODELS, seeds: tuple[int, ...] = (0, 1, 2),
             out_dir: str | Path | None = None, progress: bool = True) -> dict:
     """Train each model for each seed on one data set (same split); mean ± std of test metrics.
-    Finished runs in ``out_dir`` (default ``runs/compare/<variant>``) are read back, cut ones resumed."""
-    if not models or not seeds or set(models) - set(MODELS):
-        raise ValueError(f"--models {','.join(models)!r} --seeds {seeds}: give at least one seed "
-                         f"and models from {', '.join(MODELS)}")
-    variant = base.data.variant if base.data.name == "synthav" else base.data.name
-    out_dir = Path(out_dir or f"runs/compare/{variant}")  # one per data set: its runs resume
+    Finished runs in ``out_dir`` (default ``runs/compare/<variant>-<size>``, a real corpus: its
+    name) are read back, cut ones resumed."""
+    unknown = ", ".join(sorted(set(models) - set(MODELS)))
+    if not models or unknown:
+        what = f"unknown {unknown}" if unknown else "none given"
+        raise ValueError(f"--models {','.join(models)!r}: {what}; choose from {', '.join(MODELS)}")
+    if not seeds:
+        raise ValueError("--seeds: give at least 1")
+    synthav = base.data.name == "synthav"
+    variant = base.data.variant if synthav else base.data.name
+    folder = f"{variant}-{base.data.size}" if synthav else variant  # SynthAV's quick, full apart
+    out_dir = Path(out_dir or f"runs/compare/{folder}")  # one per data set: its runs resume
     arrays = load_arrays(base.data, progress=progress)
     rows, baselines = {}, None
     for name in models:

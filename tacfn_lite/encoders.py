@@ -78,9 +78,7 @@ class EncoderLayer(nn.Module):
 
 class AudioEncoder(nn.Module):
     """MFCC frames → 1D-CNN (local context) → transformer encoder (intra-modal self-attention).
-
-    Shapes: ``audio (B, Ta, F)`` → tokens ``(B, Ta, D)``.
-    """
+    Shapes: ``audio (B, Ta, F)`` → tokens ``(B, Ta, D)``."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -88,8 +86,7 @@ class AudioEncoder(nn.Module):
         self.norm_in = nn.BatchNorm1d(cfg.audio_dim)
         self.conv = nn.Sequential(
             nn.Conv1d(cfg.audio_dim, d, 3, padding=1), nn.GELU(),
-            nn.Conv1d(d, d, 3, padding=1), nn.GELU(),
-        )
+            nn.Conv1d(d, d, 3, padding=1), nn.GELU())
         self.time = TimeEncoding(cfg, cfg.audio_rate, offset=0.0)  # centred STFT frames
         layer = EncoderLayer(cfg)  # copied like nn.TransformerEncoder does: same initial weights
         layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(cfg.audio_layers))
@@ -124,8 +121,7 @@ class TinyVideoCNN(nn.Module):
         self.net = nn.Sequential(
             nn.Conv3d(6, w, (1, 4, 4), stride=(1, 4, 4)), nn.BatchNorm3d(w), nn.GELU(),
             nn.Conv3d(w, 2 * w, 3, stride=(1, 2, 2), padding=1), nn.BatchNorm3d(2 * w), nn.GELU(),
-            nn.Conv3d(2 * w, cfg.d_model, (3, 1, 1), padding=(1, 0, 0)),
-        )
+            nn.Conv3d(2 * w, cfg.d_model, (3, 1, 1), padding=(1, 0, 0)))
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         # channels-last: the same convolutions, about twice as fast on a CPU (oneDNN)
@@ -139,10 +135,8 @@ class TinyVideoCNN(nn.Module):
 
 class VideoEncoder(nn.Module):
     """Video backbone → tokens over frames × cells, plus time and cell encodings.
-
     Shapes: ``video (B, T, 3, H, W)`` → tokens ``(B, N, D)`` with N = T'·H'·W' and the grid
-    ``(T', H', W')`` in ``self.grid`` after a forward.
-    """
+    ``(T', H', W')`` in ``self.grid`` after a forward."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

@@ -14,9 +14,7 @@ from .fusion import FusionOutput, TACFNFusion
 class FeatureVideoEncoder(nn.Module):
     """Video given as per-step feature vectors (IEMOCAP's 35 facial features): Linear → tokens
     with the shared time encoding, one cell per step, so the grid is ``(T, 1, 1)``.
-
-    Shapes: ``video (B, T, Fv)`` → tokens ``(B, T, D)`` and grid ``(T, 1, 1)``.
-    """
+    Shapes: ``video (B, T, Fv)`` → tokens ``(B, T, D)`` and grid ``(T, 1, 1)``."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

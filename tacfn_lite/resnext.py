@@ -23,8 +23,7 @@ class Bottleneck(nn.Module):
             nn.Conv3d(c_in, mid, 1, bias=False), nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
             nn.Conv3d(mid, mid, 3, stride, 1, groups=cardinality, bias=False),
             nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
-            nn.Conv3d(mid, c_out, 1, bias=False), nn.BatchNorm3d(c_out),
-        )
+            nn.Conv3d(mid, c_out, 1, bias=False), nn.BatchNorm3d(c_out))
         self.short = (nn.Identity() if stride == 1 and c_in == c_out else
                       nn.Sequential(nn.Conv3d(c_in, c_out, 1, stride, bias=False),
                                     nn.BatchNorm3d(c_out)))

@@ -107,9 +107,7 @@ def _rank() -> int:
 def train_model(cfg: RunConfig, *, arrays=None, resume: bool = False, progress: bool = True,
                 on_epoch: EpochCallback | None = None) -> tuple[nn.Module, History]:
     """Seed, build the loaders and the model, then :func:`fit`: the whole run from a config.
-
-    Seeding happens before the model is built, so the initial weights depend only on the seed.
-    """
+    Seeding happens before the model is built, so the initial weights depend only on the seed."""
     from .data import make_loaders
     from .model import build_model
 

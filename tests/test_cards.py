@@ -98,3 +98,20 @@ def test_uar_is_the_mean_per_class_recall_on_a_hand_computed_example():
     assert m["uar"] == pytest.approx((1 + 0.5 + 0.5) / 3)
     assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3 + 2 / 3) / 3)  # class 0: P 4/6, R 1
     assert m["majority_baseline"] == 0.5 and m["chance_baseline"] == 0.25
+
+
+def test_a_cli_checkpoint_evaluates_from_any_folder_on_the_same_cached_data(
+        synthav, synthav_cache, tmp_path, monkeypatch):
+    import os
+
+    from tacfn_lite.data import synthetic
+
+    synthav("complementary")
+    here, elsewhere = tmp_path / "here", tmp_path / "else" / "where"
+    here.mkdir(), elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(here)  # the cache given relative to the folder the run is trained from
+    assert main(["train", "--variant", "complementary", "--epochs", "1", "--device", "cpu",
+                 "--out", "run", "--set", f"cache_dir={os.path.relpath(synthav_cache)}"]) == 0
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: pytest.fail("generated again"))
+    assert main(["evaluate", str(here / "run" / "best.pt"), "--device", "cpu"]) == 0

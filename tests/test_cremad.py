@@ -125,7 +125,7 @@ def test_prepare_refuses_a_folder_holding_another_corpus_cache(exported, tmp_pat
     manifest = out / "prepared.json"
     manifest.write_text(manifest.read_text().replace('"corpus": "cremad"', '"corpus": "ravdess"'))
     before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*"))
-    with pytest.raises(ValueError, match="holds another corpus's prepared cache") as err:
+    with pytest.raises(ValueError, match="holds a prepared ravdess cache, not cremad") as err:
         cremad.prepare(_copy(exported[1], tmp_path / "raw"), out, get_config().data)
     assert str(out) in str(err.value)
     assert sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*")) == before

@@ -195,10 +195,10 @@ def test_a_truncated_cache_file_is_regenerated(no_generation, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--models", "tacfn,nosuch"), "--models 'tacfn,nosuch' --seeds (0,): give at least one"),
-    (("--seeds", "0"), "--seeds (): give at least one seed and models from tacfn, concat"),
-    (("--models", ""), "--models '' --seeds (0,): give at least one"),  # ran all six models
-    (("--models", "audio, nosuch"), "--models 'audio,nosuch' --seeds (0,)"),  # spaces are fine
+    (("--models", "tacfn,nosuch"), "--models 'tacfn,nosuch': unknown nosuch; choose from tacfn"),
+    (("--seeds", "0"), "--seeds: give at least 1"),
+    (("--models", ""), "--models '': none given; choose from"),  # ran all six models once
+    (("--models", "audio, nosuch"), "--models 'audio,nosuch': unknown nosuch"),  # spaces are fine
 ])
 def test_compare_refuses_unknown_models_and_no_seeds_before_training(tmp_path, capsys, args,
                                                                      message):
@@ -516,8 +516,22 @@ def test_compare_keeps_each_variant_in_its_own_default_folder(synthav, synthav_c
         argv = compare_argv(synthav_cache, tmp_path)
         del argv[argv.index("--out"):argv.index("--out") + 2]
         assert main([*argv, "--variant", variant, "--size", "quick"]) == 0, capsys.readouterr()
-        assert (tmp_path / "runs" / "compare" / variant / "audio_s0" / "best.pt").is_file()
+        run = tmp_path / "runs" / "compare" / f"{variant}-quick" / "audio_s0"
+        assert (run / "best.pt").is_file()
 
+
+
+def test_compare_of_more_models_later_keeps_the_earlier_ones_in_its_json(synthav, synthav_cache,
+                                                                         tmp_path, capsys):
+    synthav("complementary", "quick")
+    argv = compare_argv(synthav_cache, tmp_path)
+    assert main(argv) == 0
+    assert main([*argv, "--models", "video"]) == 0  # the README's second command
+    result = json.loads((tmp_path / "res" / "compare.json").read_text())
+    assert list(result["models"]) == ["audio", "video"]
+    assert main([*argv, "--models", "video", "--lr", "0.002", "--out", str(tmp_path / "lr")]) == 0
+    result = json.loads((tmp_path / "res" / "compare.json").read_text())
+    assert list(result["models"]) == ["video"] and "(video)" in capsys.readouterr().out
 
 # ----------------------------------------------------------------------------- predict --explain
 def predict_argv(corpus, out: Path) -> list[str]:

@@ -59,8 +59,8 @@ def write_prepared(corpus: str, clips, out_dir: str | Path, *, class_names: tupl
     first when :func:`prepared_bytes` exceeds the free space, unless ``force``. A ``ValueError``
     clip is skipped (stops a ``strict`` run); shards done before OSError/Ctrl-C stay for a rerun."""
     out, clips, extra_meta = Path(out_dir), list(clips), extra_meta or {}
-    if (out / MANIFEST).is_file() and read_json(out / MANIFEST).get("corpus") != corpus:
-        raise ValueError(f"{out}: holds another corpus's prepared cache; choose another --out")
+    if (out / MANIFEST).is_file() and (other := read_json(out / MANIFEST).get("corpus")) != corpus:
+        raise ValueError(f"{out}: holds a prepared {other} cache, not {corpus}; use another --out")
     check_space(out, prepared_bytes(settings, len(clips)), force)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,7 @@ VIDEO_CODES = (
     (0, -2.5, 0.25, 1.0, 1.0),  # brows raised, eyes narrowed
     (0, 2.0, 1.7, 1.0, 1.0),  # brows lowered, eyes wide
     (1, 0.0, 1.0, 2.6, 1.6),  # mouth open and wide
-    (1, 0.0, 1.0, 1.4, 0.45),  # mouth small and round
-)
+    (1, 0.0, 1.0, 1.4, 0.45))  # mouth small and round
 NEUTRAL_FACE = (0, 0.0, 1.0, 1.0, 1.0)  # no cue: each code above changes one region only
 REDUNDANT_CUE_DROP = 0.2  # `redundant`: each modality's cue is missing with this probability
 # DataConfig fields a set depends on (recorded in its meta; export rebuilds the config from them)
