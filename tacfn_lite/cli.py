@@ -282,7 +282,7 @@ WHERE = {  # each command's own options for where it writes; others: pick anothe
     "generate": "--set cache_dir=DIR", "train": "--out, --set cache_dir=DIR",
     "prepare": "--out, --set cache_dir=DIR", "export": "--out", "compare": "--out, --json",
     "report": "--out", "predict": "--explain DIR"}
-RERUN = {"train": "`train --resume` continues from the last complete checkpoint",
+RERUN = {"train": "`train --resume` continues after the last finished epoch (if any finished)",
          "report": "index.html in the run folder shows the notebooks that ran",
          "prepare": "a rerun reuses the finished shards (--force skips the space check)",
          "generate": "--force skips the space check"}

@@ -112,8 +112,7 @@ class TinyVideoCNN(nn.Module):
     difference removes what stays constant (identity, skin colour, background) and shows what
     moves, so expressions stand out. Keeps every frame (temporal stride 1) and a 4×4 grid of
     cells at 32², so video tokens are frames × cells.
-    Shapes: ``video (B, T, 3, H, W)`` → ``(B, D, T, H/8, W/8)``.
-    """
+    Shapes: ``video (B, T, 3, H, W)`` → ``(B, D, T, H/8, W/8)``."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

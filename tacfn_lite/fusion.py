@@ -130,8 +130,7 @@ class TACFNFusion(nn.Module):
     (both directions: both pairs) | ``all`` (official, audio→video only) one Linear layer on
     [mean V' ; every source token, flattened (Ta·D)]; the authors flatten the unselected audio
     features, here the (causal) audio encoder's output. Frame-normalised video weights are
-    divided by T' in the returned map so every map sums to 1 per sample.
-    """
+    divided by T' in the returned map so every map sums to 1 per sample."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -174,9 +173,7 @@ def batch_summed_logits(model: nn.Module, audio: torch.Tensor, video: torch.Tens
     summed over the batch (``res += w_i`` for every clip i, then ``V * res + V`` for each clip):
     one clip's logits then depend on its batch mates. ``batch_sum=False`` is the kit's per-sample
     path and equals ``model(audio, video).logits``. Audio→video TACFN only. Notebook 03.
-
-    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → logits ``(B, C)``.
-    """
+    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → logits ``(B, C)``."""
     a = model.audio_encoder(audio)  # (B, Ta, D)
     v, grid = model.video_encoder(video)  # (B, N, D)
     block = model.fusion.a2v
@@ -196,8 +193,7 @@ def batch_mate_effect(model: nn.Module, audio: torch.Tensor, video: torch.Tensor
 
     Returns ``max_change`` and ``mean_change`` (largest / mean over draws of max |Δp| over
     classes against the clip's probabilities alone) and ``flips`` (draws whose predicted class
-    differs from the clip's alone). Zero by construction for ``batch_sum=False``.
-    """
+    differs from the clip's alone). Zero by construction for ``batch_sum=False``."""
     model.eval()
     alone = torch.softmax(batch_summed_logits(model, audio[clip:clip + 1], video[clip:clip + 1],
                                               batch_sum), -1)[0]  # (C,)

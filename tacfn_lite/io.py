@@ -50,8 +50,10 @@ def check_space(path: str | Path, need: int, force: bool = False) -> None:
     probe = Path(path).absolute()
     while not probe.exists():
         probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if need > free and not force:
+    usage = shutil.disk_usage(probe)
+    if usage.total == 0:  # /proc, /sys: no disk behind it, nothing can be stored there
+        raise OSError(errno.EACCES, "not a folder on a disk", str(path))
+    if need > (free := usage.free) and not force:
         raise OSError(errno.ENOSPC, f"not enough free space: about {need / 1e9:.2f} GB needed "
                       f"(estimated from the settings), {free / 1e9:.2f} GB free", str(path))
 

@@ -36,8 +36,7 @@ class EmotionModel(nn.Module):
     ``forward(audio, video)`` returns a :class:`FusionOutput`. Unimodal models do not build the
     encoder they ignore (its input still has to be passed, and does not affect the output).
 
-    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → logits ``(B, C)`` plus maps.
-    """
+    Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → logits ``(B, C)`` plus maps."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

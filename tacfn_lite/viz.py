@@ -104,6 +104,7 @@ def plot_audio_map(mfcc: np.ndarray, weights: np.ndarray | None, audio_mask=None
     elif weights is not None:
         w = np.asarray(weights, dtype=np.float32)
         scaled = (w - w.min()) / (np.ptp(w) + 1e-12) * (F - 1)  # map onto the MFCC axis
+        title += f" (curve: {w.min():.3f} at the bottom to {w.max():.3f} at the top)"
         ax.fill_between(np.arange(Ta), -0.5, scaled - 0.5, color="orange", alpha=0.45, lw=0)
         ax.plot(np.arange(Ta), scaled - 0.5, color="orange", lw=1.5)
     if audio_mask is not None and np.any(audio_mask):
@@ -151,6 +152,8 @@ def plot_explanation(frames: np.ndarray, mfcc: np.ndarray, video_map, audio_map,
     (bottom), ground truth outlined, ``title`` (e.g. prediction vs truth) on top. Explorer."""
     fig = plt.figure(figsize=(1.2 * n_show, 3.6))
     grid = fig.add_gridspec(2, n_show, height_ratios=[1, 1.3], hspace=0.35)
+    map_names = [n if m is not None else f"{n}: none in this model"
+                 for n, m in zip(map_names, (video_map, audio_map))]
     plot_video_map(frames, video_map, video_mask, n_show, map_names[0],
                    [fig.add_subplot(grid[0, i]) for i in range(n_show)], signed=signed)
     plot_audio_map(mfcc, audio_map, audio_mask, map_names[1], fig.add_subplot(grid[1, :]))

@@ -166,10 +166,18 @@ def test_generate_prints_where_the_set_is_cached_and_its_size(no_generation, tmp
 
 def test_generate_stops_before_work_when_the_disk_is_too_small_unless_forced(
         no_generation, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(free=10_000_000))
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(total=10**12,
+                                                                         free=10_000_000))
     line = one_line(capsys, main(gen_argv(tmp_path)), tmp_path)
     assert "about 0.04 GB needed" in line and "0.01 GB free" in line and not no_generation
     assert main(gen_argv(tmp_path, "--force")) == 0 and len(no_generation) == 1
+
+
+def test_generate_into_a_virtual_filesystem_says_choose_another_folder_not_disk_full(
+        no_generation, capsys):
+    line = one_line(capsys, main(gen_argv(Path("/proc/tacfn_cache"))), "/proc/tacfn_cache")
+    assert "not a folder on a disk; choose a folder you may write to (--set cache_dir" in line
+    assert "space" not in line and not no_generation
 
 
 def test_generate_regenerates_a_cache_that_vanishes_while_read(no_generation, tmp_path,
@@ -289,7 +297,7 @@ def test_prepare_into_a_read_only_folder_is_one_line(raw, tmp_path, monkeypatch,
 
 def test_prepare_stops_before_work_when_the_disk_is_too_small(raw, tmp_path, monkeypatch, capsys,
                                                              counted):
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(free=1000))
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(total=10**12, free=1000))
     line = one_line(capsys, main(prep_argv(raw, tmp_path / "prep")), tmp_path / "prep")
     assert "GB needed" in line and "--force" in line and not counted
     assert not (tmp_path / "prep").exists()
@@ -408,8 +416,10 @@ def test_compare_json_naming_a_folder_stops_before_training(tmp_path, capsys, mo
 @pytest.mark.parametrize("args, message", [
     (["--actors", "30"], "--actors 30 --per-class 1: SynthAV complementary/quick has actors 1..24"),
     (["--actors", "0"], "--actors 0 --per-class 1: SynthAV complementary/quick has actors 1..24"),
-    (["--per-class", "0"], "--actors 24 --per-class 0: SynthAV complementary/quick has actors "
-                           "1..24; give --per-class 1 or more")])
+    (["--per-class", "0"], "--per-class 0: SynthAV complementary/quick has actors 1..24, 3 clips "
+                           "per actor and class"),
+    (["--per-class", "4"], "--per-class 4: SynthAV complementary/quick has actors 1..24, 3 clips "
+                           "per actor and class")])
 def test_export_refuses_actors_synthav_does_not_have(synthav, synthav_cache, tmp_path, capsys,
                                                     args, message):
     synthav("complementary", "quick")
@@ -431,7 +441,8 @@ def test_export_into_a_folder_that_holds_files_refuses_and_leaves_it(synthav, sy
 
 
 @pytest.mark.parametrize("command, target, hint", [
-    ("train", "tacfn_lite.train.train_model", "; `train --resume` continues from the last"),
+    ("train", "tacfn_lite.train.train_model",
+     "; `train --resume` continues after the last finished epoch (if any"),
     ("compare", "tacfn_lite.compare.compare", "")])
 def test_ctrl_c_is_one_line_with_how_to_continue(monkeypatch, capsys, tmp_path, command, target,
                                                 hint):

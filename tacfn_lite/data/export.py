@@ -215,9 +215,10 @@ def export_corpus(corpus: str, cfg: DataConfig, out_dir: str | Path | None, n_ac
         raise ValueError(f"{out_dir}: not empty; export writes a whole corpus: give a new folder")
     arrays = load_synthav(cfg)
     have = int(arrays.actors.max())
-    if not 1 <= n_actors <= have or per_class < 1:  # was capped or empty without a word
+    most = len(arrays) // (have * len(set(arrays.labels.tolist())))  # balanced: per actor, class
+    if not 1 <= n_actors <= have or not 1 <= per_class <= most:  # was capped without a word
         raise ValueError(f"--actors {n_actors} --per-class {per_class}: SynthAV {cfg.variant}/"
-                         f"{cfg.size} has actors 1..{have}; give --per-class 1 or more")
+                         f"{cfg.size} has actors 1..{have}, {most} clips per actor and class")
     write = {"ravdess": export_ravdess, "cremad": export_cremad}[corpus]
     written = write(arrays, out_dir, actors=range(1, n_actors + 1), per_class=per_class)
     return {"corpus": corpus, "out_dir": str(out_dir), "clips": len(written),
