@@ -100,3 +100,13 @@ def test_missing_clip_is_named_and_a_folder_is_called_one(exported, tmp_path):
         predict(tmp_path / "nope.mp4", ckpt)
     with pytest.raises(ValueError, match=f"{tmp_path}: a folder; give a file"):
         predict(tmp_path, ckpt)
+
+
+def test_a_file_that_is_not_media_is_named_in_words_without_the_library_error_number(exported,
+                                                                                    tmp_path):
+    *_, ckpt = exported
+    (tmp_path / "notes.mp4").write_text("these are my notes, not a video")
+    with pytest.raises(ValueError) as err:
+        predict(tmp_path / "notes.mp4", ckpt)
+    assert str(err.value) == (f"{tmp_path / 'notes.mp4'}: unreadable media file "
+                              "(Invalid data found when processing input)")

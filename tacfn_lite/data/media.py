@@ -34,7 +34,7 @@ def open_media(path: Path, kind: str, missing: str = ""):
     try:
         c = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
-        raise ValueError(f"{path}: unreadable media file ({exc})") from exc
+        raise ValueError(f"{path}: unreadable media file ({exc.strerror or exc})") from exc
     if not getattr(c.streams, kind):
         c.close()
         raise ValueError(f"{path}: {missing or f'no {kind} stream'}")
