@@ -98,9 +98,8 @@ class Course:
     def trained_all(self, cfgs: dict[str, RunConfig], arrays=None,
                     workers: int | None = None) -> dict[str, tuple]:
         """:meth:`trained` for each named config: ``{name: (model, history)}``. On a CPU missing
-        checkpoints train side by side, one torch thread per process (these small models use a
-        second thread poorly) in ``workers`` processes (default one each, at most twice the
-        cores)."""
+        checkpoints train side by side in ``workers`` one-thread processes (small models use a
+        second thread poorly; default: one each, at most twice the cores)."""
         missing = [c for c in cfgs.values() if not self.checkpoint(c).exists()]
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         workers = workers or min(len(missing), 2 * (cores or 1))

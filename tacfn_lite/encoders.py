@@ -50,9 +50,7 @@ class EncoderLayer(nn.Module):
     """Pre-norm transformer layer: what ``nn.TransformerEncoderLayer(norm_first=True,
     activation=relu)`` computes, with its parameter names, but attention as two batched matmuls
     (faster on a CPU than the fused kernels at head width 8 and ~60 tokens).
-
-    Shapes: ``x (B, L, D)`` → ``(B, L, D)``; ``causal``: token t attends to steps ≤ t only.
-    """
+    Shapes: ``x (B, L, D)`` → ``(B, L, D)``; ``causal``: token t attends to steps ≤ t only."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

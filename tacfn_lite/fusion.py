@@ -65,8 +65,7 @@ class SelectReinforce(nn.Module):
 
     Shapes: source ``(B, S, D)``, target ``(B, N, D)``, grid ``(T', H', W')`` with N = T'·H'·W'
     (None: one frame) → (pooled target ``(B, D)``, selected source ``(B, D)``, selection
-    ``(B, S)`` or None, weights ``(B, N)`` or None, each softmax group summing to 1).
-    """
+    ``(B, S)`` or None, weights ``(B, N)`` or None, each softmax group summing to 1)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

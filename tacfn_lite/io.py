@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Load a checkpoint with ``weights_only=True``; raise ``ValueError`` naming a bad file."""
     path = need_file(path, "checkpoint", "a checkpoint file in it, e.g. best.pt")
     try:
+        with zipfile.ZipFile(path) as archive:  # torch.load does not check the records' CRC-32
+            if damaged := archive.testzip():
+                raise ValueError(f"record {damaged} fails its CRC-32 check")
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/corrupt files
         raise ValueError(f"{path}: not a readable tacfn-lite checkpoint (corrupt or truncated?): "

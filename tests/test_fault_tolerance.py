@@ -207,6 +207,17 @@ def test_corrupt_checkpoint_is_a_value_error_naming_the_file(trained_checkpoint,
     assert "\n" not in message and "weights_only" not in message, message
 
 
+def test_a_checkpoint_damaged_inside_its_weights_is_refused_not_loaded_as_noise(tmp_path):
+    """torch.load reads a flipped byte in a tensor without complaint: the CRC check catches it."""
+    path = tmp_path / "best.pt"
+    torch.save({"model": {"w": torch.arange(1000.0)}, "config": {}}, path)
+    data = bytearray(path.read_bytes())
+    data[data.index(torch.arange(1000.0).numpy().tobytes()) + 2000] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"{path}: .*record .*/data/0 fails its CRC-32 check"):
+        io.load_checkpoint(path)
+
+
 def test_checkpoint_without_model_or_config_is_rejected(tmp_path):
     path = tmp_path / "other.pt"
     torch.save({"weights": torch.ones(1)}, path)
