@@ -186,8 +186,11 @@ print(f"every frame sums to 1/T' = 1/{T}; no frame can be preferred over another
 # The authors' layer adds up the weight maps of every clip in the batch and reinforces each clip
 # with that sum, so one clip's prediction depends on which clips share its batch. This is a bug,
 # not a mode: `fusion.batch_summed_logits` recomputes it outside the model, and
-# `batch_mate_effect` draws new batch mates for one test clip and measures how far its
-# predicted probabilities move (max |Δp| over classes) and how often its predicted class flips.
+# `batch_mate_effect` puts one test clip in batches of 16 with new batch mates and measures how
+# far its predicted probabilities move (max |Δp| over classes) from the clip run alone, and how
+# often its predicted class flips. Both parts of the bug show here: the sum over 16 clips is
+# larger than one clip's map (batch *size*) and it differs with the mates (batch *content*);
+# the numbers printed below (and the README's) measure the two together.
 
 # %%
 summed = batch_mate_effect(official, batch.audio, batch.video, clip=0, batch_size=16)

@@ -161,9 +161,10 @@ print(f"rank correlation trained vs randomised: {corr.mean():.2f} (per clip {cor
 # ## 7. Validity table: TACFN, MulT-style and concat against ground truth
 #
 # `validity_table` runs all of the above on correctly classified test clips of each model:
-# pointing game for the model's own maps (TACFN only; the others return none) and for IG
-# (`ig_audio_chance` / `ig_video_chance`: what a uniformly random map scores, the cue's share
-# of the audio frames / video cells over that model's correct clips, the same for its own map),
+# pointing game for the model's own maps (TACFN only; the others return none) and for IG, each
+# with its chance (`*_chance`: what a uniformly random map scores, the cue's share of the audio
+# frames; of the video *cells* for TACFN's video map, of the *pixels* for IG's video map, which
+# is why the two video chances differ), over that model's correct clips (`n_correct` of `n_clips`),
 # completeness, **deletion** (remove the highest-attributed audio frames and video cells
 # first: the probability should collapse faster than for a random order, lower AUC is better)
 # and **insertion** (the reverse, higher is better), and the randomisation correlation.
@@ -174,8 +175,9 @@ idx = test[:32] if quick else test
 tables = {name: validity_table(m, arrays, idx, n_steps=32 if quick else 64,
                                  n_random=2, n_randomised=8).to_dict()
           for name, m in models.items()}
-columns = ["accuracy", "audio_select_pointing", "video_weight_pointing", "ig_audio_pointing",
-           "ig_video_pointing", "ig_audio_chance", "ig_video_chance", "completeness_error_mean",
+columns = ["n_clips", "n_correct", "accuracy", "audio_select_pointing", "audio_select_chance",
+           "video_weight_pointing", "video_weight_chance", "ig_audio_pointing", "ig_audio_chance",
+           "ig_video_pointing", "ig_video_chance", "completeness_error_mean",
            "deletion_auc_ratio", "insertion_auc_ratio", "randomised_ig_rank_corr"]
 table = pd.DataFrame(tables).T.reindex(columns=columns)
 record("06.validity", table.to_dict(orient="index"), run_dir)

@@ -83,8 +83,10 @@ print("unimodal models ignore the other modality ✓")
 
 # %% [markdown]
 # **Reading the result.** On `complementary` both modalities are needed, so losing either
-# leaves a fused model at most the other modality's 50 % ceiling; a model that never saw a
-# modality missing in training usually falls well below it (compare the printed rows with 50 %).
+# leaves a fused model at most the other modality's 50 % ceiling. Compare each printed row with
+# 50 %: a row near it means the model still uses the remaining modality fully, a row well below
+# it means the model leaned on the removed one (models trained with both modalities always
+# present can go either way, and which way differs between the two modalities).
 # Modality dropout (`course_run.config(name, audio_dropout=0.3, video_dropout=0.3)`) is meant to
 # teach a model to cope: none of the models above was trained with it, and the exercise tests
 # it on `redundant`, where each modality alone carries the label.

@@ -131,7 +131,9 @@ for name in ("epoch_pick", "split", "seeds"):
 # reports **one seed** (1234). The published accuracies (late averaging 68.82, concat+FC 71.04,
 # MCBP 71.32, MMTM 73.12, MSAF 74.86, CFN-SR 75.76, as the TACFN paper lists them) were
 # therefore obtained with pitfalls (a) and (c) at once: each carries a test-pick optimism of the
-# kind measured in row 1, and a gap of one or two points between methods cannot be judged without
+# kind row 1 measures (often zero in a quick run, where the last epoch is the best on both
+# folds; +1.4 points over 3 seeds of 20 epochs, docs/predict-and-cards.md), and a gap of one or
+# two points between methods cannot be judged without
 # the seed spread of row 3, which those tables do not report. Those
 # folds are actor-independent, so pitfall (b) does not apply to them; it does to work that
 # shuffles RAVDESS clips at random.

@@ -89,7 +89,6 @@ def config_from_args(args: argparse.Namespace, data_only: bool = False):
 # A command returns a summary that main prints as JSON, or an exit status (None: 0).
 def cmd_generate(args) -> dict:
     from .data.synthetic import load_synthav, synthav_path
-
     data = config_from_args(args, data_only=True).data
     arrays, path = load_synthav(data, force=args.force), synthav_path(data)
     return {"cache": str(path), "megabytes": round(path.stat().st_size / 2 ** 20, 1),
@@ -100,7 +99,6 @@ def cmd_generate(args) -> dict:
 
 def cmd_train(args) -> dict:
     from .train import train_model
-
     cfg = config_from_args(args)
     last = Path(cfg.train.out_dir) / "last.pt"
     if last.exists() and not (args.resume or args.overwrite):  # never replaced silently
@@ -122,7 +120,6 @@ def cmd_evaluate(args) -> dict:
     from .data import make_loaders
     from .runtime import resolve_device
     from .train import evaluate
-
     device = resolve_device(args.device or "auto")
     model, cfg = load_model(args.checkpoint, device)
     res = evaluate(model, make_loaders(cfg)[0][args.split], device)
@@ -130,7 +127,6 @@ def cmd_evaluate(args) -> dict:
         "n", "accuracy", "uar", "macro_f1", "majority_baseline", "chance_baseline", "confusion")}}
     if cfg.data.name == "iemocap":  # MulT's per-emotion binary accuracy and weighted F1
         from .data.iemocap import binary_metrics
-
         summary["iemocap_binary"] = binary_metrics(res["confusion"])
     print(card_report(args.checkpoint))
     return summary
@@ -138,7 +134,6 @@ def cmd_evaluate(args) -> dict:
 
 def cmd_prepare(args) -> dict:
     from .data.media import prepare_corpus
-
     args.data = args.corpus
     data = config_from_args(args, data_only=True).data
     return prepare_corpus(args.corpus, args.root, args.out, data, args.strict, force=args.force)
@@ -146,7 +141,6 @@ def cmd_prepare(args) -> dict:
 
 def cmd_export(args) -> dict:
     from .data.export import export_corpus
-
     data = config_from_args(args, data_only=True).data
     return export_corpus(args.corpus, data, args.out, args.actors, args.per_class)
 
@@ -154,7 +148,6 @@ def cmd_export(args) -> dict:
 def cmd_compare(args) -> None:
     from .compare import compare, format_table
     from .io import read_json, to_jsonable, write_json
-
     if args.json and Path(args.json).is_dir():  # found now, not after the training
         raise ValueError(f"--json {args.json}: a folder; give a file, e.g. {args.json}/compare.json")
     models = MODELS if args.models is None else tuple(
@@ -172,13 +165,11 @@ def cmd_compare(args) -> None:
 
 def cmd_check_splits(args) -> dict:
     from .data.leakage import check_splits
-
     return check_splits(args.manifest)
 
 
 def cmd_report(args) -> int | None:
     from .report import PATH_PARAMETERS, ReportError, ReportOptions, parse_param, run_report
-
     here = lambda p: p and str(Path(p).absolute())  # relative to the current folder
     params = dict(parse_param(p) for p in args.param)
     params |= {k: here(v) for k, v in params.items() if k in PATH_PARAMETERS and isinstance(v, str)}
@@ -200,7 +191,6 @@ def cmd_predict(args) -> None:
     from .inference import predict
     from .runtime import resolve_device
     from .viz import explain_prediction
-
     args.device = str(resolve_device(args.device or "auto"))
     if args.explain and Path(args.explain).is_file():  # found now, not after the prediction
         raise ValueError(f"--explain {args.explain}: a file; give a folder for the figures")

@@ -55,19 +55,21 @@ def claim(metrics: dict) -> str:
 
 
 def validity(metrics: dict, variant: str) -> str:
-    """Pointing game, completeness and deletion per model (notebook 06)."""
+    """Pointing game (each beside its chance), deletion per model (notebook 06)."""
     tables = metrics.get("06.validity") or {}
-    cols = {"audio_select_pointing": "audio map → cue %",
-            "video_weight_pointing": "video map → cue %", "ig_audio_pointing": "IG audio → cue %",
-            "ig_video_pointing": "IG video → cue %", "ig_audio_chance": "chance, audio %",
-            "ig_video_chance": "chance, video %", "deletion_auc_ratio": "deletion AUC / random"}
-    rows = [[m] + [(f"{t[c]:.2f}" if c.endswith("ratio") else pct(t[c]))
-                   if isinstance(t.get(c), (int, float)) and t[c] == t[c] else "–" for c in cols]
-            for m, t in tables.items()]
-    return table(["model", *cols.values()], rows, f"SynthAV {variant}, notebook 04's models, "
-                 "correctly classified test clips; ground truth only scores the maps; chance: a "
-                 "random map (the cue's share of audio frames / video cells).",
-                 "No validity table recorded (notebook 06).")
+    maps = dict(audio_select="audio map", video_weight="video map", ig_audio="IG audio",
+                ig_video="IG video")
+    num = lambda t, k: isinstance(t.get(k), (int, float)) and t[k] == t[k]  # NaN/None: none
+    hit = lambda t, k: (f"{pct(t[k + '_pointing'])} ({pct(t[k + '_chance'])})"
+                        if num(t, k + "_pointing") and num(t, k + "_chance") else "–")
+    rows = [[m, f"{t['n_correct']:.0f} of {t['n_clips']:.0f}" if num(t, "n_clips") else "?",
+             *(hit(t, k) for k in maps), f"{t['deletion_auc_ratio']:.2f}"
+             if num(t, "deletion_auc_ratio") else "–"] for m, t in tables.items()]
+    return table(["model", "clips scored", *(f"{v} → cue % (chance)" for v in maps.values()),
+                  "deletion AUC / random"], rows, f"SynthAV {variant}, notebook 06: notebook 04's "
+                 "models on the first test clips, scored where each is right. Chance: what a "
+                 "random map hits (the cue's share of audio frames; video cells for the map, "
+                 "pixels for IG).", "No validity table recorded (notebook 06).")
 
 
 def robustness(metrics: dict, variant: str) -> str:

@@ -110,7 +110,7 @@ class SelectReinforce(nn.Module):
         return torch.softmax(scores.view(B, frames, N // frames), dim=-1).view(B, N)
 
     def reinforce(self, target: torch.Tensor, weights: torch.Tensor, grid=None) -> torch.Tensor:
-        """Step 3: V' = V * w + V (``residual=False``: V * w). ``(B|1, N)`` weights."""
+        """Step 3: V' = V·(s·w) + V, s = cells per softmax ("count") or 1 (no residual: V·s·w)."""
         scale = target.shape[1] // self.frames(grid) if self.cfg.weight_scale == "count" else 1
         scaled = (weights * scale).to(target.dtype)[..., None]  # (B, N, 1)
         return target * scaled + target if self.cfg.residual else target * scaled

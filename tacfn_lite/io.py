@@ -64,12 +64,14 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def to_jsonable(value: Any) -> Any:
-    """``value`` with NumPy and torch arrays and scalars turned into lists and numbers."""
+    """``value`` with NumPy and torch arrays and scalars turned into lists and numbers, NaN and
+    infinities into ``None`` (``json.dumps`` would write them as invalid JSON)."""
+    value = value.tolist() if hasattr(value, "tolist") else value
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
-    return value.tolist() if hasattr(value, "tolist") else value
+    return None if isinstance(value, float) and not abs(value) < float("inf") else value
 
 
 def write_json(path: str | Path, value: Any, sort_keys: bool = False) -> Path:

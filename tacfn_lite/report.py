@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import VARIANTS, get_config
 from .frontpage import index_html
-from .io import atomic_write, atomic_write_text, read_json, to_jsonable, write_json
+from .io import atomic_write, atomic_write_text, read_json, write_json
 from .provenance import git_state, machine_info, package_versions
 from .runtime import resolve_device
 
@@ -36,7 +36,6 @@ class ReportError(RuntimeError):
 def record(key: str, value: Any, run_dir: str | Path | None) -> Any:
     """Store JSON-able ``value`` under ``key`` (``<notebook>.<what>``, e.g.
     ``04.tacfn.test_accuracy``) in ``run_dir/metrics.json`` (nothing when ``None``); return it."""
-    value = to_jsonable(value)
     if run_dir is not None:
         write_json(Path(run_dir) / METRICS_FILE, {**load_metrics(run_dir), key: value},
                    sort_keys=True)
@@ -161,6 +160,7 @@ def _execute(nb: Path, out: Path, params: dict) -> dict:
     try:  # kernel on IPC sockets in a private folder (ipykernel warns TCP is unencrypted), Unix
         with tempfile.TemporaryDirectory(prefix="tacfn-kernel-") as tmp:
             ipc = {"transport": "ipc", "ip": f"{tmp}/k"} if os.name == "posix" else {}
+            os.environ["TACFN_TEXT_PROGRESS"] = "1"  # the kernel's bars as text (runtime.tqdm)
             pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
                                 progress_bar=False, cwd=str(nb.parent),
                                 config=Config(KernelManager=ipc))
@@ -176,7 +176,8 @@ def _execute(nb: Path, out: Path, params: dict) -> dict:
     if out.exists():
         quiet = logging.getLogger(f"{__name__}.nbconvert")  # it warns of images without alt text
         quiet.setLevel(logging.ERROR)
-        body, _ = HTMLExporter(template_name="lab", log=quiet).from_filename(str(out))
+        merge = Config(CoalesceStreamsPreprocessor={"enabled": True})  # a text bar: last line
+        body, _ = HTMLExporter(template_name="lab", log=quiet, config=merge).from_filename(str(out))
         entry["html"] = atomic_write_text(out.with_suffix(".html"), body).name
     return entry
 

@@ -3,14 +3,19 @@ CPU-fast dropout."""
 
 from __future__ import annotations
 
+import os
 import random
 from contextlib import nullcontext
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm import auto, std
 
 from .config import DEVICES
+
+# Progress bars: widgets in a live notebook, text in a report (its saved HTML shows no widgets).
+tqdm = std.tqdm if os.environ.get("TACFN_TEXT_PROGRESS") else auto.tqdm
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:

@@ -16,14 +16,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm.auto import tqdm
 
 from .cards import write_card
 from .config import RunConfig
 from .data.leakage import check_manifest
 from .io import atomic_torch_save, atomic_write_text, load_checkpoint
 from .metrics import classification_metrics
-from .runtime import autocast, resolve_device, seed_everything
+from .runtime import autocast, resolve_device, seed_everything, tqdm
 
 log = logging.getLogger(__name__)
 
@@ -247,14 +246,13 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
     evaluate the picked weights on val and test. Build ``model`` after seeding (as
     :func:`train_model` does) for reproducible runs.
 
-    Writes to ``cfg.train.out_dir``: ``last.pt`` (every epoch, for resume), ``best.pt`` (picked
-    on validation), ``history.json``, ``model_card.json/.md`` and, given a ``manifest`` (which
-    is checked for leaks first), ``split_manifest.json``. With ``resume=True`` and a ``last.pt``
-    present, training continues where it stopped and, on CPU with the same seed, ends with the
-    same metrics as an uninterrupted run. ``on_epoch(epoch, row, model)`` runs after each
-    epoch's validation and may add numbers to ``row`` (notebook 09 adds test accuracy there,
-    for the lesson only; selection never reads them).
-    """
+    Writes to ``cfg.train.out_dir``: ``last.pt`` (every epoch, for resume), ``best.pt`` (picked on
+    validation), ``history.json``, ``model_card.json/.md`` and, given a ``manifest`` (which is
+    checked for leaks first), ``split_manifest.json``. With ``resume=True`` and a ``last.pt``
+    present, training continues where it stopped and, on CPU with the same seed, ends with the same
+    metrics as an uninterrupted run. ``on_epoch(epoch, row, model)`` runs after each epoch's
+    validation and may add numbers to ``row`` (notebook 09 adds test accuracy there, for the lesson
+    only; selection never reads them)."""
     if manifest is not None:  # refuse to train on splits that share actors/utterances/files
         check_manifest(manifest, source="split manifest")
     run, tc = _setup(model, cfg), cfg.train

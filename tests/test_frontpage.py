@@ -26,10 +26,13 @@ METRICS = {
     "04.claim.gap_points": {"concat": 45.0, "late": 47.0},
     "04.concat": {"test_accuracy": 0.4895833333333333, "test_uar": 0.49, "test_macro_f1": 0.47,
                   "best_epoch": 3},
-    "06.validity": {"tacfn": {"audio_select_pointing": 0.82, "video_weight_pointing": 0.8,
-                              "ig_audio_pointing": 0.7, "ig_video_pointing": 0.6,
-                              "ig_audio_chance": 0.25, "ig_video_chance": 0.125,
-                              "deletion_auc_ratio": 0.41}},
+    "06.validity": {"tacfn": {"n_clips": 32, "n_correct": 24, "audio_select_pointing": 0.82,
+                              "audio_select_chance": 0.05, "video_weight_pointing": 0.8,
+                              "video_weight_chance": 0.13, "ig_audio_pointing": 0.7,
+                              "ig_video_pointing": 0.6, "ig_audio_chance": 0.25,
+                              "ig_video_chance": 0.045, "deletion_auc_ratio": 0.41},
+                    "concat": {"n_clips": 32, "n_correct": 16, "audio_select_pointing": None,
+                               "ig_video_pointing": 0.5, "ig_video_chance": 0.045}},
     "07.robustness": {"tacfn | clean": 0.99, "tacfn | audio zeros": 0.12,
                       "tacfn | video zeros": 0.5},
 }
@@ -76,10 +79,13 @@ def test_front_page_opens_with_rounded_results_before_the_environment(run_folder
     assert "fusion 100.0" in page and "chance 12.5" in page  # ceilings and chance beside
     assert "<img src='figures/04_comparison_synchrony.png'" in page
     assert "class='fail'" not in page
-    assert "<p class='cap'>SynthAV synchrony, notebook 04&#x27;s models" in page  # what each table shows
+    assert "<p class='cap'>SynthAV synchrony, notebook 06: notebook 04&#x27;s models on the first test clips" in page  # what each table shows
     validity = page[page.index("<h2>Explanation validity"):page.index("<h2>Robustness")]
-    assert "<th>chance, video %</th>" in validity  # a pointing rate is read against chance
-    assert "<td>60.0</td><td>25.0</td><td>12.5</td><td>0.41</td>" in validity
+    # each pointing rate beside its own chance: cells for the video map, pixels for IG's
+    assert ("<td>tacfn</td><td>24 of 32</td><td>82.0 (5.0)</td><td>80.0 (13.0)</td>"
+            "<td>70.0 (25.0)</td><td>60.0 (4.5)</td><td>0.41</td>") in validity
+    assert "<td>concat</td><td>16 of 32</td><td>–</td><td>–</td><td>–</td><td>50.0 (4.5)</td>" \
+        in validity  # no map of its own (null in metrics.json) is a dash
     assert "TACFN of the claim (SynthAV synchrony, notebook 05): 3 test clips" in page
 
 

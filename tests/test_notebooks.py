@@ -124,6 +124,15 @@ def test_record_appends_and_converts_numpy_values(tmp_path):
     assert not (tmp_path / "None").exists()
 
 
+def test_record_writes_nan_as_null_so_metrics_json_stays_valid_json(tmp_path):
+    record("06.validity", {"concat": {"audio_select_pointing": float("nan"),
+                                      "curve": np.array([1.0, np.inf])}}, tmp_path)
+    text = (tmp_path / "metrics.json").read_text()
+    strict = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert strict == {"06.validity": {"concat": {"audio_select_pointing": None,
+                                                 "curve": [1.0, None]}}}
+
+
 def test_parse_param_reads_python_literals_else_strings():
     assert parse_param("seed=3") == ("seed", 3)
     assert parse_param("quick=false") == ("quick", False)
@@ -176,6 +185,22 @@ def test_report_passes_parameters_and_names_the_failing_notebook_and_cell(tmp_pa
     assert [n["status"] for n in run["notebooks"]] == ["ok", "failed"]  # stops at the failure
     assert (tmp_path / "reports/r/01_fail.html").exists()
     assert "01_fail.ipynb" in (tmp_path / "reports/r/index.html").read_text()
+
+
+@pytest.mark.slow
+def test_report_progress_bars_are_text_whose_last_line_shows_in_the_html(tmp_path, monkeypatch):
+    # a widget bar stores only "0%" as text and needs a widget manager from the web in the HTML
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)  # conftest turns bars off elsewhere
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    _notebook(nb_dir / "00_bar.ipynb", "from tacfn_lite.runtime import tqdm\n"
+              "for _ in tqdm(range(5), desc='steps'):\n    pass")
+    run_report(ReportOptions(params={}, repo=tmp_path, run_id="r", progress=False,
+                             figures_dir=str(tmp_path / "fig")))
+    executed = (tmp_path / "reports/r/00_bar.ipynb").read_text()
+    assert "widget-view+json" not in executed and "steps: 100%" in executed  # stored as text
+    page = (tmp_path / "reports/r/00_bar.html").read_text()
+    assert "steps: 100%" in page and "steps:   0%" not in page
 
 
 def test_ctrl_c_in_a_report_still_writes_its_run_json_and_front_page(tmp_path, monkeypatch,

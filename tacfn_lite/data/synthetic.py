@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..config import CLASS_NAMES, VARIANTS, DataConfig
 from ..io import atomic_write, check_space
+from ..runtime import tqdm
 from .core import ClipArrays
 from .features import audio_features
 
