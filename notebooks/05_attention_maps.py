@@ -117,19 +117,25 @@ pointing = {}
 for name in ("audio_select", "video_weight"):
     hit, chance = map_pointing(name, getattr(out, name)[keep], sub, out.video_grid)
     pointing[name] = {"hit_rate": float(hit.float().mean()), "chance": float(chance.mean())}
-record("05.pointing", pointing, run_dir)
+_ = record("05.pointing", pointing, run_dir)  # printed rounded below
 
 # %% [markdown]
-# **Check.** Both maps must beat a random pointer. These come from the claim's TACFN of this
+# **Check.** Both maps must beat a random pointer once the model has learned the task (above
+# the 50 % that either modality alone reaches on `synchrony`; a model still on that plateau, as
+# in a one-epoch smoke run, has not bound any face event to the voice, so its maps may point
+# anywhere and the check only reports). These come from the claim's TACFN of this
 # run's seed (full `synchrony`, `cfg.train.epochs` epochs: 24 in the quick course); the
 # README's "Maps that point at the truth" table (`bench/validity.py --maps-only`,
 # `bench/results/validity_maps_claim.json`) scores the same configuration for seeds 0, 1 and 2,
 # so with the default seed you should find its first row.
 
 # %%
+learned = correct.mean() > 0.6  # past the one-modality plateau of 50 %
 for name, res in pointing.items():
     print(f"{name:13s} hit rate {res['hit_rate']:.2f} (chance {res['chance']:.2f})")
-    assert res["hit_rate"] > res["chance"], f"{name} points no better than at random"
+    assert res["hit_rate"] > res["chance"] or not learned, f"{name} points no better than chance"
+if not learned:
+    print(f"accuracy {correct.mean():.2f}: not past the plateau, the maps are not checked")
 
 # %% [markdown]
 # ### The maps the validity table scores, and how to read them

@@ -119,7 +119,8 @@ def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=No
                    signed: bool = False) -> plt.Figure:
     """Frames ``(T, H, W, 3)`` overlaid with a token-grid map ``(T', H', W')`` (reinforcement
     weights) or a pixel map ``(T, H, W)`` (attributions) resized to them, on one colour scale for
-    all frames; ground-truth cue pixels outlined in green."""
+    all frames (signed maps: ± the 99th percentile of |value|, so a few extreme pixels do not
+    fade the rest); ground-truth cue pixels outlined in green."""
     from .validity import grid_to_pixels  # not at import: validity loads Captum
 
     T, H, W = frames.shape[:3]
@@ -129,7 +130,8 @@ def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=No
     full = None if weights is None else grid_to_pixels(  # nearest neighbour → (T, H, W)
         torch.as_tensor(np.ascontiguousarray(weights))[None], (T, H, W))[0].numpy()
     if full is not None:
-        lim = float(np.abs(full).max()) or 1.0
+        size = np.abs(full)  # sparse maps: the 99th percentile may be 0, then the maximum
+        lim = float(np.quantile(size, 0.99 if signed else 1.0)) or float(size.max()) or 1.0
         vmin, vmax, cmap = ((-lim, lim, "RdBu_r") if signed
                             else (float(full.min()), float(full.max()), "inferno"))
     for ax, f in zip(axes, show):

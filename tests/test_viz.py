@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_accuracy_bars_draw_equal_ceilings_as_one_labelled_line():
     import matplotlib.pyplot as plt
@@ -31,4 +33,26 @@ def test_a_map_the_model_does_not_have_is_titled_as_missing_and_a_curve_states_i
     curve = np.linspace(0.0, 0.05, 63)
     fig2 = plot_explanation(frames, mfcc, None, curve, map_names=("video_weight", "audio_select"))
     assert "audio_select (curve: 0.000 at the bottom to 0.050 at the top)" in titles(fig2)
+    plt.close("all")
+
+
+def test_a_signed_pixel_map_is_not_faded_by_a_few_extreme_pixels():
+    """IG's video map: one pixel 100× the rest set the colour scale, and every other pixel showed
+    at about a tenth of full opacity (the notebook 06 figure looked empty)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from tacfn_lite.viz import plot_video_map
+
+    ig = np.full((8, 32, 32), 0.01)
+    ig[3, 5, 5] = 1.0  # one extreme pixel
+    ig[4] = -0.01
+    fig = plot_video_map(np.zeros((8, 32, 32, 3), np.uint8), ig, signed=True, n_show=8)
+    overlay = fig.axes[4].images[1]  # frame 4: the image, then the map
+    assert overlay.get_clim() == pytest.approx((-0.01, 0.01))  # ± the 99th percentile of |IG|
+    assert np.asarray(overlay.get_alpha()).min() > 0.8  # the moderate pixels are seen
+    sparse = np.zeros((8, 32, 32))
+    sparse[0, 0, 0] = -2.0  # 99th percentile 0: the maximum sets the scale
+    assert plot_video_map(np.zeros((8, 32, 32, 3), np.uint8), sparse, signed=True).axes[0] \
+        .images[1].get_clim() == pytest.approx((-2.0, 2.0))
     plt.close("all")
