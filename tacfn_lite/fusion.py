@@ -187,8 +187,8 @@ def batch_summed_logits(model: nn.Module, audio: torch.Tensor, video: torch.Tens
 def batch_mate_effect(model: nn.Module, audio: torch.Tensor, video: torch.Tensor, clip: int = 0,
                       batch_size: int = 16, n_draws: int = 10, batch_sum: bool = True,
                       seed: int = 0) -> dict:
-    """How far one clip's predicted probabilities move when its batch mates change: ``n_draws``
-    batches of ``batch_size`` clips drawn from the rest, each with clip ``clip`` first.
+    """How far one clip's predicted probabilities move from the clip alone to the clip in a batch
+    (its size and its mates together): ``n_draws`` batches of ``batch_size`` clips, clip first.
 
     Returns ``max_change`` and ``mean_change`` (largest / mean over draws of max |Δp| over
     classes against the clip's probabilities alone) and ``flips`` (draws whose predicted class
