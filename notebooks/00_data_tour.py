@@ -155,7 +155,9 @@ assert not set(actors["test"]) & (set(actors["train"]) | set(actors["val"]))
 #   happy, sad, angry. Pickles can run code, so the kit loads them with a restricted unpickler.
 # - **CREMA-D**: 91 actors, 6 emotions, `AudioWAV/*.wav` (16 kHz) and `VideoFlash/*.flv`.
 #
-# Example: `tacfn-lite train --data ravdess --root /data/RAVDESS --preset paper`. Without a root
+# Example: `tacfn-lite prepare ravdess --root /data/RAVDESS --out /data/ravdess_paper --preset
+# paper` decodes the corpus once, then `tacfn-lite train --data ravdess --root /data/ravdess_paper
+# --preset paper` trains on it. Without a root
 # the loader says what is missing instead of guessing:
 
 # %%

@@ -145,6 +145,7 @@ print("all", len(rows), "checkpoints saved in", checkpoint_dir)
 # the fusion ceiling on `complementary`, and why can late fusion do it there but not on
 # `synchrony`? In a quick run none has reached it yet: which comes closest, and is it still
 # improving at its last epoch (the learning curves)? (2) In section 5, is concat's accuracy more
-# than two standard errors (√(0.25 / test clips), about 2 points) above 50 %? If it is, what in
+# than two standard errors (one is √(0.25 / test clips), about 2 points on its 576 test clips) above
+# 50 %? If it is, what in
 # its time-pooled features could carry the timing? (3) Re-run with
 # `variant="synchrony"` on the quick set: why does TACFN need the full set to learn the binding?

@@ -127,7 +127,10 @@ _ = record("05.pointing", pointing, run_dir)  # printed rounded below
 # run's seed (full `synchrony`, `cfg.train.epochs` epochs: 24 in the quick course); the
 # README's "Maps that point at the truth" table (`bench/validity.py --maps-only`,
 # `bench/results/validity_maps_claim.json`) scores the same configuration for seeds 0, 1 and 2,
-# so with the default seed you should find its first row.
+# so with the default seed you should find its first row on the same kind of machine (those
+# runs: 2-core AMD EPYC VMs). Another CPU computes in another floating-point order and follows
+# another trajectory from the same seed (a 2-core Intel Xeon VM: claim TACFN 98.1 % instead of
+# 90.5 %, video map 0.51 instead of 0.62).
 
 # %%
 learned = correct.mean() > 0.6  # past the one-modality plateau of 50 %

@@ -94,5 +94,7 @@ _ = record("08.tacfn.reproduced_test_accuracy", again, run_dir)
 
 # %% [markdown]
 # **Repeat the whole run.** `tacfn-lite report --quick` executes notebooks 00-09 into
-# `reports/<run-id>/` and writes `run.json`. On a CPU with the same seed, two runs give the same
-# metrics (the test suite checks it); on a GPU, cuDNN kernels may differ in the last digits.
+# `reports/<run-id>/` and writes `run.json`. On the same machine (same CPU type and torch build)
+# with the same seed, two runs give the same metrics (the test suite checks it); another CPU
+# type rounds in another order and can follow another trajectory (the README gives the claim on
+# two kinds of VM); on a GPU, cuDNN kernels may differ in the last digits.

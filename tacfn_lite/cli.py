@@ -20,7 +20,7 @@ SHORTCUTS = {  # flag → config key
     "batch_size": "train.batch_size", "lr": "train.lr", "amp": "train.amp",
     "audio_dropout": "model.audio_dropout", "video_dropout": "model.video_dropout"}
 OPTIONS = {  # shared flags; each command adds only those that apply to it
-    "preset": {"default": "tiny", "help": "tiny (CPU) or paper (GPU)"},
+    "preset": {"default": "tiny", "choices": ("tiny", "paper"), "help": "tiny: CPU; paper: GPU"},
     "model": {"choices": MODELS, "help": "which model to train"},
     "data": {"choices": ("synthav", "ravdess", "cremad", "iemocap"), "help": "data set"},
     "variant": {"choices": VARIANTS, "help": "SynthAV variant"},
@@ -72,6 +72,9 @@ def config_from_args(args: argparse.Namespace, data_only: bool = False):
     """The run config of the command line; ``data_only``: ``--set`` may name data fields only."""
     overrides = {key: getattr(args, flag) for flag, key in SHORTCUTS.items()
                  if getattr(args, flag, None) is not None}
+    real = getattr(args, "data", None) not in (None, "synthav")
+    if real and overrides.keys() & {"data.variant", "data.size"}:  # ignored before, silently
+        raise ValueError(f"--variant, --size: SynthAV's; --data {args.data} reads its --root")
     for item in args.set:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
@@ -118,11 +121,19 @@ def cmd_evaluate(args) -> dict:
     from .cards import card_report
     from .checkpoints import load_model
     from .data import make_loaders
+    from .io import read_json
     from .runtime import resolve_device
     from .train import evaluate
     device = resolve_device(args.device or "auto")
     model, cfg = load_model(args.checkpoint, device)
-    res = evaluate(model, make_loaders(cfg)[0][args.split], device)
+    loaders, now = make_loaders(cfg)
+    saved = Path(args.checkpoint).parent / "split_manifest.json"  # written by train
+    then = read_json(saved, "split manifest") if saved.is_file() else now
+    if then.get("hash") != now.get("hash"):  # e.g. the corpus was prepared again since
+        raise ValueError(f"{args.checkpoint}: its data changed since training (data hash "
+                         f"{then.get('data')} then, {now.get('data')} now; {saved.name} differs): "
+                         "evaluate on the data it was trained on, or train again")
+    res = evaluate(model, loaders[args.split], device)
     summary = {"split": args.split, **{k: res[k] for k in (
         "n", "accuracy", "uar", "macro_f1", "majority_baseline", "chance_baseline", "confusion")}}
     if cfg.data.name == "iemocap":  # MulT's per-emotion binary accuracy and weighted F1

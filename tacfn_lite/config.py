@@ -201,7 +201,6 @@ def derive(cfg: RunConfig) -> RunConfig:
 
 def get_config(preset: str = "tiny", **overrides: Any) -> RunConfig:
     """Build a :class:`RunConfig` from a preset plus overrides.
-
     Keys may be a field name (``d_model=64``), ``section.field`` or ``section__field``. Unknown
     keys and wrongly typed values raise ``ValueError``. Strings are parsed for the CLI.
     ``tacfn="official"`` (CLI ``--set tacfn=official``) sets the authors' value of each TACFN

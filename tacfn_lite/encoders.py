@@ -105,7 +105,6 @@ class AudioEncoder(nn.Module):
 
 class TinyVideoCNN(nn.Module):
     """A small 3D-CNN for CPU: per-frame 4×4 patches, then 3×3×3 and temporal convolutions.
-
     Its input is each frame next to its difference from the clip's mean frame (6 channels): the
     difference removes what stays constant (identity, skin colour, background) and shows what
     moves, so expressions stand out. Keeps every frame (temporal stride 1) and a 4×4 grid of

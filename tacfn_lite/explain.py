@@ -79,13 +79,11 @@ def _blur(x: torch.Tensor, dim: int, sigma: float) -> torch.Tensor:
 
 def make_baselines(name: str, audio: torch.Tensor, video: torch.Tensor):
     """Named reference inputs for IG / Occlusion / ablation.
-
     - ``zeros``: MFCC 0 and a black video; not neutral ("no face" is evidence too).
     - ``mean``: each clip's own temporal mean: keeps voice and face, removes every event in
       time, so attributions answer "which moments matter" (what SynthAV's ground truth asks).
     - ``blur``: Gaussian blur over time (σ = 1/4 of the clip), and over space (σ = 2 px) for
       video: removes sharp events, keeps slow structure.
-
     Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → a tuple of the same shapes."""
     if name == "zeros":
         return torch.zeros_like(audio), torch.zeros_like(video)

@@ -62,7 +62,6 @@ class SelectReinforce(nn.Module):
     ``weight_scale``: ``count`` (kit) w × the cells one softmax spans (N or H'·W'), so a uniform
     map is 1 | ``none`` (official) w as is. The authors also sum w over the batch: a bug, not a
     mode (see :func:`batch_summed_logits`).
-
     Shapes: source ``(B, S, D)``, target ``(B, N, D)``, grid ``(T', H', W')`` with N = T'·H'·W'
     (None: one frame) → (pooled target ``(B, D)``, selected source ``(B, D)``, selection
     ``(B, S)`` or None, weights ``(B, N)`` or None, each softmax group summing to 1)."""
@@ -189,7 +188,6 @@ def batch_mate_effect(model: nn.Module, audio: torch.Tensor, video: torch.Tensor
                       seed: int = 0) -> dict:
     """How far one clip's predicted probabilities move from the clip alone to the clip in a batch
     (its size and its mates together): ``n_draws`` batches of ``batch_size`` clips, clip first.
-
     Returns ``max_change`` and ``mean_change`` (largest / mean over draws of max |Δp| over
     classes against the clip's probabilities alone) and ``flips`` (draws whose predicted class
     differs from the clip's alone). Zero by construction for ``batch_sum=False``."""

@@ -55,7 +55,6 @@ def load_clip(video: str | Path, cfg: DataConfig, audio: str | Path | None = Non
               landmarks: str | Path | None = None, allow_centre_crop: bool = False
               ) -> tuple[np.ndarray, np.ndarray, str, float]:
     """Decode, crop and featurise one clip the way ``prepare`` does for ``cfg``.
-
     Args:
         video: the clip (any container PyAV reads; its audio track is used unless ``audio``).
         cfg: the checkpoint's data config.

@@ -32,10 +32,8 @@ class FeatureVideoEncoder(nn.Module):
 
 class EmotionModel(nn.Module):
     """Audio and video encoders feeding one fusion module.
-
     ``forward(audio, video)`` returns a :class:`FusionOutput`. Unimodal models do not build the
     encoder they ignore (its input still has to be passed, and does not affect the output).
-
     Shapes: audio ``(B, Ta, F)``, video ``(B, T, 3, H, W)`` → logits ``(B, C)`` plus maps."""
 
     def __init__(self, cfg: ModelConfig):

@@ -245,7 +245,6 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
     """Train ``model`` on ``loaders['train']``, pick the epoch on ``loaders['val']`` only, then
     evaluate the picked weights on val and test. Build ``model`` after seeding (as
     :func:`train_model` does) for reproducible runs.
-
     Writes to ``cfg.train.out_dir``: ``last.pt`` (every epoch, for resume), ``best.pt`` (picked on
     validation), ``history.json``, ``model_card.json/.md`` and, given a ``manifest`` (which is
     checked for leaks first), ``split_manifest.json``. With ``resume=True`` and a ``last.pt``

@@ -104,7 +104,7 @@ def plot_audio_map(mfcc: np.ndarray, weights: np.ndarray | None, audio_mask=None
     elif weights is not None:
         w = np.asarray(weights, dtype=np.float32)
         scaled = (w - w.min()) / (np.ptp(w) + 1e-12) * (F - 1)  # map onto the MFCC axis
-        title += f" (curve: {w.min():.3f} at the bottom to {w.max():.3f} at the top)"
+        title += f" (curve: {w.min():.4f} at the bottom to {w.max():.4f} at the top)"
         ax.fill_between(np.arange(Ta), -0.5, scaled - 0.5, color="orange", alpha=0.45, lw=0)
         ax.plot(np.arange(Ta), scaled - 0.5, color="orange", lw=1.5)
     if audio_mask is not None and np.any(audio_mask):

@@ -89,6 +89,29 @@ def test_evaluate_prints_the_card(trained, capsys):
     assert json.loads((out / CARD_JSON).read_text())["checkpoint"]["sha256"][:16] in text
 
 
+def test_evaluate_refuses_a_checkpoint_whose_data_changed_since_training(trained, tmp_path,
+                                                                        capsys):
+    """A corpus prepared again into the same folder (another clip set) was scored silently."""
+    import shutil
+
+    _, _, manifest, out = trained
+    run = shutil.copytree(out, tmp_path / "run")
+    assert main(["evaluate", str(run / "best.pt"), "--device", "cpu"]) == 0  # unchanged: scored
+    capsys.readouterr()
+    then = {**manifest, "data": "0123456789abcdef", "hash": "fedcba9876543210"}
+    (run / "split_manifest.json").write_text(json.dumps(then))  # what training saw
+    assert main(["evaluate", str(run / "best.pt"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'best.pt'}: its data changed since training" in err
+    assert f"data hash 0123456789abcdef then, {manifest['data']} now" in err
+
+
+def test_variant_and_size_with_a_real_corpus_are_refused_not_ignored(tmp_path, capsys):
+    assert main(["train", "--data", "ravdess", "--root", str(tmp_path), "--variant",
+                 "synchrony", "--out", str(tmp_path / "run")]) == 2
+    assert "--variant, --size: SynthAV's; --data ravdess reads its --root" in capsys.readouterr().err
+
+
 def test_uar_is_the_mean_per_class_recall_on_a_hand_computed_example():
     from tacfn_lite.metrics import classification_metrics
 

@@ -32,7 +32,7 @@ def test_a_map_the_model_does_not_have_is_titled_as_missing_and_a_curve_states_i
     assert "audio_select: none in this model" in titles(fig) and "video_weight:" not in titles(fig)
     curve = np.linspace(0.0, 0.05, 63)
     fig2 = plot_explanation(frames, mfcc, None, curve, map_names=("video_weight", "audio_select"))
-    assert "audio_select (curve: 0.000 at the bottom to 0.050 at the top)" in titles(fig2)
+    assert "audio_select (curve: 0.0000 at the bottom to 0.0500 at the top)" in titles(fig2)
     plt.close("all")
 
 

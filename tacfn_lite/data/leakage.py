@@ -47,7 +47,6 @@ def clip_fields(arrays) -> dict[str, dict]:
 
 def find_overlaps(manifest: dict, source: str = "manifest") -> list[Overlap]:
     """Every actor, utterance, content hash or clip id present in more than one split.
-
     Args:
         manifest: from ``data.splits.make_manifest``: ``splits[name]["actors"|"clips"]`` and
             optional ``clip_fields[clip_id]`` (see :func:`clip_fields`).
