@@ -246,10 +246,19 @@ def test_failed_rerun_keeps_the_previous_cache(exported, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, f"shards-{first['content_hash']}"]
 
 
-def test_cache_prepared_with_other_settings_is_refused(exported):
+def test_cache_prepared_with_other_settings_is_refused_saying_what_to_do(exported):
     _, _, out, _, _ = exported
-    with pytest.raises(ValueError, match="n_frames"):
+    with pytest.raises(ValueError, match=r"prepared with other settings \{'n_frames': \(16, 8\)\} "
+                       r"\(prepared, asked\); ask as prepared \(--preset, --set\) or prepare"):
         ravdess.load_prepared(_cfg(out, n_frames=8))
+
+
+def test_a_folder_without_clips_is_named_in_the_error(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=f"^{empty.resolve()}: no usable ravdess clips "
+                       r"\(0 skipped, e.g. none\)"):
+        ravdess.prepare(empty, tmp_path / "out", get_config().data)
 
 
 def test_paper_settings_give_30_frames_at_224_and_13_mfcc(exported, tmp_path):

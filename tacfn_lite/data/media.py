@@ -231,8 +231,8 @@ def load_prepared_corpus(cfg: DataConfig, corpus: str) -> ClipArrays:
     folder, manifest = find_cache(cfg, corpus)
     want, got = settings_of(cfg), manifest["settings"]
     if diff := {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]}:
-        raise ValueError(f"{folder / MANIFEST}: prepared with other settings "
-                         f"(field: (cache, config)) {diff}; re-run prepare with this config")
+        raise ValueError(f"{folder / MANIFEST}: prepared with other settings {diff} (prepared, "
+                         "asked); ask as prepared (--preset, --set) or prepare into another --out")
     return arrays_from_cache(folder, manifest)
 
 

@@ -155,8 +155,8 @@ def _finish(corpus, out, shards, class_names, settings, extra_meta, folds) -> di
     """Folds, content hash, the shard folder renamed into place, then ``prepared.json``."""
     records, skipped = shards.records, shards.skipped
     if not records:
-        raise ValueError(f"{corpus}: no usable clips ({len(skipped)} skipped, e.g. "
-                         f"{skipped[0] if skipped else 'none found'})")
+        raise ValueError(f"{extra_meta.get('root', corpus)}: no usable {corpus} clips "
+                         f"({len(skipped)} skipped, e.g. {skipped[0] if skipped else 'none'})")
     actors = np.array([r["actor"] for r in records])
     if folds and len(np.unique(actors)) >= 6:
         fold_of = {a: k for k, group in enumerate(actor_folds(actors)) for a in group}
