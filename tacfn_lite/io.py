@@ -64,8 +64,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def to_jsonable(value: Any) -> Any:
-    """``value`` with NumPy and torch arrays and scalars turned into lists and numbers, NaN and
-    infinities into ``None`` (``json.dumps`` would write them as invalid JSON)."""
+    """``value`` for JSON: arrays and scalars as lists and numbers, NaN and infinities as ``None``."""
     value = value.tolist() if hasattr(value, "tolist") else value
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}

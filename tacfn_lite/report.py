@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from .config import VARIANTS, get_config
 from .frontpage import index_html
@@ -158,9 +159,9 @@ def _execute(nb: Path, out: Path, params: dict) -> dict:
     t0, cpu0 = time.perf_counter(), sum(os.times()[2:4])
     entry = {"notebook": nb.name, "executed": out.name, "status": "ok"}
     try:  # kernel on IPC sockets in a private folder (ipykernel warns TCP is unencrypted), Unix
-        with tempfile.TemporaryDirectory(prefix="tacfn-kernel-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="tacfn-kernel-") as tmp, mock.patch.dict(
+                os.environ, TACFN_TEXT_PROGRESS="1"):  # the kernel's bars as text (runtime.tqdm)
             ipc = {"transport": "ipc", "ip": f"{tmp}/k"} if os.name == "posix" else {}
-            os.environ["TACFN_TEXT_PROGRESS"] = "1"  # the kernel's bars as text (runtime.tqdm)
             pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
                                 progress_bar=False, cwd=str(nb.parent),
                                 config=Config(KernelManager=ipc))

@@ -197,6 +197,7 @@ def test_report_progress_bars_are_text_whose_last_line_shows_in_the_html(tmp_pat
               "for _ in tqdm(range(5), desc='steps'):\n    pass")
     run_report(ReportOptions(params={}, repo=tmp_path, run_id="r", progress=False,
                              figures_dir=str(tmp_path / "fig")))
+    assert "TACFN_TEXT_PROGRESS" not in os.environ  # set for the kernels only, not left behind
     executed = (tmp_path / "reports/r/00_bar.ipynb").read_text()
     assert "widget-view+json" not in executed and "steps: 100%" in executed  # stored as text
     page = (tmp_path / "reports/r/00_bar.html").read_text()
