@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -52,11 +53,11 @@ TRAIN = ("epochs", "batch_size", "lr", "device", "amp", "out", "set")
 
 def _command(sub, func, help: str, *shared: str, **helps: str) -> argparse.ArgumentParser:
     """Subcommand ``cmd_check_splits`` → ``check-splits`` with the ``shared`` flags, reworded by
-    ``helps``."""
+    ``helps`` (a help text, or a dict of argparse keywords such as ``required``)."""
     p = sub.add_parser(func.__name__.removeprefix("cmd_").replace("_", "-"), help=help)
     _global_flags(p, argparse.SUPPRESS)  # also after the command; unset: the top level's
     for name in shared:
-        kw = {**OPTIONS[name], **({"help": helps[name]} if name in helps else {})}
+        kw = {**OPTIONS[name], **(h if isinstance(h := helps.get(name, {}), dict) else {"help": h})}
         p.add_argument("--" + name.replace("_", "-"), **kw)
     p.set_defaults(func=func)
     return p
@@ -235,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="stop at the first bad file")
     p = _command(sub, cmd_export, "write a SynthAV set in a real corpus layout (--out DIR)",
                  "preset", "variant", "size", "out", "set", **DATA_HELP,
-                 out="folder to write the corpus tree into")
+                 out={"help": "folder to write the corpus tree into", "required": True})
     p.add_argument("corpus", choices=("ravdess", "cremad"))
     p.add_argument("--actors", type=int, default=24, help="actors 1..N")
     p.add_argument("--per-class", type=int, default=1, help="clips per actor and class")
@@ -307,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
         if isinstance(result, dict):
-            print(json.dumps(result, indent=1))
+            text = json.dumps(result, indent=1)  # number lists (a confusion matrix): one line each
+            print(re.sub(r'\[[^][{}"]*\]', lambda m: " ".join(m[0].split()), text))
         return result if isinstance(result, int) else 0
     except BrokenPipeError:  # the reader went away (`... | head`): nothing left to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

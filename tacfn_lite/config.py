@@ -108,8 +108,7 @@ class RunConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Runs on a laptop CPU in minutes on SynthAV.
-    "tiny": {},
+    "tiny": {},  # runs on a laptop CPU in minutes on SynthAV
     # The paper's RAVDESS setting (public CFN-SR/MSAF code): 30 face frames at 224², 2.45 s of
     # 44.1 kHz audio, 13 MFCC, 5-layer 8-head audio transformer, 3D-ResNeXt-50 video, batch 16.
     "paper": {"data.n_frames": 30, "data.image_size": 224, "data.sample_rate": 44100,

@@ -82,9 +82,8 @@ class AudioEncoder(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.norm_in = nn.BatchNorm1d(cfg.audio_dim)
-        self.conv = nn.Sequential(
-            nn.Conv1d(cfg.audio_dim, d, 3, padding=1), nn.GELU(),
-            nn.Conv1d(d, d, 3, padding=1), nn.GELU())
+        self.conv = nn.Sequential(nn.Conv1d(cfg.audio_dim, d, 3, padding=1), nn.GELU(),
+                                  nn.Conv1d(d, d, 3, padding=1), nn.GELU())
         self.time = TimeEncoding(cfg, cfg.audio_rate, offset=0.0)  # centred STFT frames
         layer = EncoderLayer(cfg)  # copied like nn.TransformerEncoder does: same initial weights
         layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(cfg.audio_layers))

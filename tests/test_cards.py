@@ -89,6 +89,16 @@ def test_evaluate_prints_the_card(trained, capsys):
     assert json.loads((out / CARD_JSON).read_text())["checkpoint"]["sha256"][:16] in text
 
 
+def test_evaluate_prints_each_confusion_row_on_one_line_as_valid_json(trained, capsys):
+    _, _, _, out = trained
+    assert main(["evaluate", str(out / "best.pt"), "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()  # the card, then the JSON from a lone "{"
+    start = max(i for i, ln in enumerate(lines) if ln == "{")
+    confusion = json.loads("\n".join(lines[start:]))["confusion"]
+    rows = [ln.strip().rstrip(",") for ln in lines[start:] if ln.strip().startswith("[ ")]
+    assert len(confusion) > 1 and [json.loads(r) for r in rows] == confusion
+
+
 def test_evaluate_refuses_a_checkpoint_whose_data_changed_since_training(trained, tmp_path,
                                                                         capsys):
     """A corpus prepared again into the same folder (another clip set) was scored silently."""

@@ -749,6 +749,14 @@ def test_root_help_says_raw_for_prepare_and_prepared_for_train(capsys):
     assert "--lr" not in prepare_help and "--epochs" not in prepare_help
 
 
+def test_export_usage_shows_out_as_required_and_argparse_asks_for_it(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "ravdess"])
+    usage = " ".join(capsys.readouterr().err.split())
+    assert exit_.value.code == 2 and "[--out OUT]" not in usage and " --out OUT " in usage
+    assert "the following arguments are required: --out" in usage
+
+
 def cli(*argv: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tacfn_lite.cli", *argv], text=True,
                           capture_output=True, env={**os.environ, **env}, timeout=120)
