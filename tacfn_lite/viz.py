@@ -100,7 +100,8 @@ def plot_audio_map(mfcc: np.ndarray, weights: np.ndarray | None, audio_mask=None
     ax.imshow(standardise_rows(mfcc.T), cmap="gray", **image)
     if weights is not None and np.ndim(weights) == 2:
         lim = float(np.abs(weights).max()) or 1.0
-        ax.imshow(np.asarray(weights).T, cmap="RdBu_r", alpha=0.6, vmin=-lim, vmax=lim, **image)
+        im = ax.imshow(np.asarray(weights).T, cmap="RdBu_r", alpha=0.6, vmin=-lim, vmax=lim, **image)
+        ax.figure.colorbar(im, cax=ax.inset_axes([1.01, 0, 0.015, 1])).ax.tick_params(labelsize=6)
     elif weights is not None:
         w = np.asarray(weights, dtype=np.float32)
         scaled = (w - w.min()) / (np.ptp(w) + 1e-12) * (F - 1)  # map onto the MFCC axis
@@ -141,8 +142,11 @@ def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=No
             ax.imshow(full[f], cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax)
         if video_mask is not None and np.any(video_mask[f]):  # ground-truth cue pixels
             ax.contour(np.asarray(video_mask[f], float), levels=[0.5], colors="lime", linewidths=1)
-        ax.set_xticks([]), ax.set_yticks([])
-        ax.set_title(f"frame {f}", fontsize=7)
+        ax.set(xticks=[], yticks=[]), ax.set_title(f"frame {f}", fontsize=7)
+    if full is not None:  # the colour scale all frames share, beside the last one
+        bar = axes[0].figure.colorbar(plt.cm.ScalarMappable(plt.Normalize(vmin, vmax), cmap),
+                                      cax=axes[-1].inset_axes([1.08, 0, 0.08, 1]))
+        bar.ax.tick_params(labelsize=6)
     axes[0].set_ylabel(title, fontsize=8)
     return axes[0].figure
 
@@ -240,8 +244,7 @@ def plot_accuracy_bars(accuracies: dict[str, float], ceilings: dict[str, float] 
     """Bars of test accuracy per model, with dashed lines at the designed ceilings. Notebooks 01
     (unimodal vs ceiling), 03 (ablations) and 04 (all models)."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
-    bars = ax.bar(list(accuracies), [100 * a for a in accuracies.values()], color="tab:blue",
-                  alpha=0.8)
+    bars = ax.bar(list(accuracies), [100 * a for a in accuracies.values()], color="tab:blue", alpha=0.8)
     ax.bar_label(bars, fmt="%.0f", fontsize=8)
     same: dict[float, list[str]] = {}  # equal ceilings share one line (one would hide another)
     for name, value in (ceilings or {}).items():
@@ -249,8 +252,7 @@ def plot_accuracy_bars(accuracies: dict[str, float], ceilings: dict[str, float] 
     for k, (value, names) in enumerate(same.items()):
         ax.axhline(value, ls="--", lw=1, color=f"C{k + 1}", label=" = ".join(names) + " ceiling")
     ax.axhline(100 / 8, ls=":", lw=1, color="0.5", label="chance")
-    ax.set(ylim=(0, 105), ylabel="test accuracy (%)")
-    ax.set_title(title, fontsize=10)
+    ax.set(ylim=(0, 105), ylabel="test accuracy (%)"), ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
@@ -266,8 +268,7 @@ def plot_learning_curves(histories: dict[str, dict]) -> plt.Figure:
         ax_acc.plot(hist["best_epoch"] + 1, 100 * hist["best_val_accuracy"], "o", color=f"C{k}")
     ax_loss.set(xlabel="epoch", ylabel="training loss")
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", ylim=(0, 100))
-    ax_acc.set_title("dot: epoch picked on validation", fontsize=8)
-    ax_loss.legend(fontsize=7)
+    ax_acc.set_title("dot: epoch picked on validation", fontsize=8), ax_loss.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -288,8 +289,7 @@ def plot_weights_over_time(weights: np.ndarray, cue: np.ndarray, step_seconds: f
             ax.axvspan(t[on[0]] - step_seconds / 2, t[on[-1]] + step_seconds / 2, color="cyan",
                        alpha=0.3, lw=0)
         ax.set_title(titles[b] if titles else f"clip {b}", fontsize=8)
-        ax.set_xlabel("time (s)", fontsize=7)
-        ax.tick_params(labelsize=6)
+        ax.set_xlabel("time (s)", fontsize=7), ax.tick_params(labelsize=6)
     axes[0, 0].set_ylabel(ylabel, fontsize=7)
     fig.tight_layout()
     return fig

@@ -56,3 +56,20 @@ def test_a_signed_pixel_map_is_not_faded_by_a_few_extreme_pixels():
     assert plot_video_map(np.zeros((8, 32, 32, 3), np.uint8), sparse, signed=True).axes[0] \
         .images[1].get_clim() == pytest.approx((-2.0, 2.0))
     plt.close("all")
+
+
+def test_every_heat_map_has_a_colour_bar_with_its_range_and_a_missing_map_has_none():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from tacfn_lite.viz import plot_explanation
+
+    frames = np.zeros((8, 32, 32, 3), np.uint8)
+    grid_map = np.linspace(0.0, 0.5, 8 * 16).reshape(8, 4, 4)
+    ig_audio = np.random.default_rng(0).uniform(-1, 1, size=(63, 13))
+    ig_audio[0, 0] = -3.0
+    bars = lambda fig: [c.get_ylim() for ax in fig.axes for c in ax.child_axes]  # noqa: E731
+    fig = plot_explanation(frames, ig_audio, grid_map, ig_audio)
+    assert bars(fig) == [pytest.approx((0.0, 0.5)), pytest.approx((-3.0, 3.0))]
+    assert bars(plot_explanation(frames, ig_audio, None, np.ones(63))) == []  # curve: in title
+    plt.close("all")
