@@ -1,8 +1,6 @@
 """Baseline fusions on the same encoders, so comparisons are only about fusion: unimodal, late
 average of logits, concat + MLP, a MulT-style cross-modal transformer. Notebook 04."""
 
-from __future__ import annotations
-
 import torch
 from torch import nn
 

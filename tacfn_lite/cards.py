@@ -1,8 +1,6 @@
 """Model cards (JSON + Markdown next to every checkpoint): what produced it, val/test metrics and
 the data licence. Printed by ``tacfn-lite evaluate``; notebook 08 and the report link it."""
 
-from __future__ import annotations
-
 import time
 from pathlib import Path
 

@@ -1,8 +1,6 @@
 """The one ``load_model``, and ``load_or_train``: a trained model for analysis, trained when its
 checkpoint is missing (so notebooks 05/06 run on a fresh machine)."""
 
-from __future__ import annotations
-
 import logging
 from dataclasses import replace
 from pathlib import Path

@@ -1,7 +1,5 @@
 """Command line: ``tacfn-lite generate|train|evaluate|compare|...`` (README "Command line")."""
 
-from __future__ import annotations
-
 import argparse
 import errno
 import json
@@ -76,6 +74,8 @@ def config_from_args(args: argparse.Namespace, data_only: bool = False):
     real = getattr(args, "data", None) not in (None, "synthav")
     if real and overrides.keys() & {"data.variant", "data.size"}:  # ignored before, silently
         raise ValueError(f"--variant, --size: SynthAV's; --data {args.data} reads its --root")
+    if getattr(args, "model", None) not in (None, "tacfn") and "model.direction" in overrides:
+        raise ValueError(f"--direction: TACFN's; --model {args.model} has no fusion direction")
     for item in args.set:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
@@ -140,7 +140,7 @@ def cmd_evaluate(args) -> dict:
     if cfg.data.name == "iemocap":  # MulT's per-emotion binary accuracy and weighted F1
         from .data.iemocap import binary_metrics
         summary["iemocap_binary"] = binary_metrics(res["confusion"])
-    print(card_report(args.checkpoint))
+    print(card_report(args.checkpoint), file=sys.stderr)  # stdout: the JSON alone (| jq)
     return summary
 
 
@@ -292,7 +292,8 @@ RERUN = {"train": "`train --resume` continues after the last finished epoch (if 
 
 def error_line(exc: OSError, command: str) -> str:
     """One line for an OS-level failure: the path, what went wrong, what to do."""
-    code = {errno.EPERM: errno.EACCES, errno.EDQUOT: errno.ENOSPC}.get(exc.errno, exc.errno)
+    code = {errno.EPERM: errno.EACCES, errno.EDQUOT: errno.ENOSPC,
+            errno.ENOTDIR: errno.EEXIST}.get(exc.errno, exc.errno)
     fix = FIXES.get(code, "check the path and the disk, then rerun (--debug shows the traceback)")
     fix = fix.format(where=WHERE.get(command, "another path"))
     if code == errno.ENOSPC and command in RERUN:

@@ -1,8 +1,6 @@
 """Train every model on the same splits and seeds and tabulate the comparison (notebook 04), with
 parameters, fusion-only FLOPs and seconds per epoch."""
 
-from __future__ import annotations
-
 import time
 from dataclasses import replace
 from pathlib import Path

@@ -1,8 +1,6 @@
 """The course's runs: one :class:`Course` per notebook run (its papermill parameters) gives every
 config, the checkpoint notebook 04 writes and 05-07 reuse, and the summary tables."""
 
-from __future__ import annotations
-
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor

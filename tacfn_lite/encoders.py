@@ -2,8 +2,6 @@
 with a time encoding: ``shared`` seconds for both modalities, so fusion can bind co-occurring
 events, or ``learned`` per modality (the ablation). Notebook 01."""
 
-from __future__ import annotations
-
 import copy
 import math
 

@@ -1,8 +1,6 @@
 """Captum on the tuple ``(audio, video)``, named baselines, a ``(B,)`` target (DESIGN §6, STYLE
 §3): IG with its checked delta, Occlusion, modality ablation, randomisation. Notebooks 05, 06."""
 
-from __future__ import annotations
-
 import copy
 import logging
 import math

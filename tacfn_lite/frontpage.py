@@ -1,7 +1,5 @@
 """The report's front page, ``reports/<run>/index.html`` (README "Report"); plain HTML, offline."""
 
-from __future__ import annotations
-
 import html
 import json
 import os

@@ -1,8 +1,6 @@
 """TACFN fusion block (arXiv 2505.06536, §3): intra-modal selection → spliced fusion weights →
 reinforcement with residual → pool and classify. Returns per-sample maps. Notebooks 02 and 03."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import torch

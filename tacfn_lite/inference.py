@@ -1,8 +1,6 @@
 """Predict on your own clip (``tacfn-lite predict``, docs/predict-and-cards.md) featurised as
 ``prepare`` does; ``predict_arrays``, the one batched inference over stored clips."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass, fields
 from importlib import import_module
 from pathlib import Path

@@ -1,7 +1,5 @@
 """Atomic file writes (temp file + rename), JSON files and safe checkpoint loading."""
 
-from __future__ import annotations
-
 import errno
 import json
 import os

@@ -1,8 +1,6 @@
 """Classification metrics that survive class imbalance (accuracy, UAR, macro F1, confusion) and
 the reference baselines every table shows (majority class, chance). Notebooks 04 and 09."""
 
-from __future__ import annotations
-
 import numpy as np
 
 

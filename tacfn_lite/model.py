@@ -1,7 +1,5 @@
 """Assemble encoders + a fusion from a :class:`ModelConfig` (notebook 01 onwards)."""
 
-from __future__ import annotations
-
 import torch
 from torch import nn
 

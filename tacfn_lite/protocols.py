@@ -1,8 +1,6 @@
 """Protocol pitfalls, measured (notebook 09): epoch picked on test (as the public CFN-SR/MSAF
 RAVDESS code did), a random clip split, one seed instead of mean ± std."""
 
-from __future__ import annotations
-
 import logging
 import tempfile
 from dataclasses import replace

@@ -1,8 +1,6 @@
 """Provenance for run.json, model cards, ``compare`` results and bench/: package versions, the
 machine and device, the git commit and file hashes."""
 
-from __future__ import annotations
-
 import hashlib
 import os
 import platform

@@ -1,8 +1,6 @@
 """Reproducibility report (DESIGN §2, README "Report"): run every ``notebooks/NN_*.ipynb`` with
 papermill into ``reports/<run-id>/`` (executed notebooks, HTML, index.html, run.json)."""
 
-from __future__ import annotations
-
 import ast
 import json
 import logging

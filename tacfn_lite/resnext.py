@@ -2,8 +2,6 @@
 be installed beside the CPU torch build). At 30 × 224² it gives a 2048 × 2 × 7 × 7 feature map,
 projected to ``d_model``. Notebook 01 shows its size."""
 
-from __future__ import annotations
-
 import torch
 from torch import nn
 

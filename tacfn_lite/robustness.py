@@ -1,8 +1,6 @@
 """Robustness to a missing or noisy modality (notebook 07): one modality zeroed, replaced by the
 training mean clip or given seeded Gaussian noise; one tidy row per (model, condition)."""
 
-from __future__ import annotations
-
 from dataclasses import asdict, dataclass
 from functools import partial
 

@@ -1,8 +1,6 @@
 """Runtime helpers every layer may use: device resolution, seeding, mixed precision, and a
 CPU-fast dropout."""
 
-from __future__ import annotations
-
 import os
 import random
 from contextlib import nullcontext

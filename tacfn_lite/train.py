@@ -2,11 +2,10 @@
 checkpoints (model, optimiser, RNG and loader state), resume, validation-only model selection
 and torchrun DDP. Notebook 04."""
 
-from __future__ import annotations
-
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -272,5 +271,10 @@ def fit(model: nn.Module, loaders: dict, cfg: RunConfig, *, resume: bool = False
             run.history.best_epoch, run.history.best_val_accuracy = epoch, row["val_accuracy"]
         if _rank() == 0:
             _save_epoch(run, cfg, epoch, improved, loaders["train"])
-        log.info("epoch %d: %s", epoch, row)
+        line = (f"epoch {epoch + 1}/{tc.epochs}: train loss {row['train_loss']:.4f}, val accuracy "
+                f"{row['val_accuracy']:.4f}{' (best)' if improved else ''}, {row['seconds']:.1f} s")
+        if tc.progress and _rank() == 0:  # under the bars, counted from 1
+            tqdm.write(line, file=sys.stderr)
+        else:
+            log.info(line)
     return _finish(run, loaders, cfg, manifest)

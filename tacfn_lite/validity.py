@@ -1,8 +1,6 @@
 """Explanation validity against SynthAV ground truth (DESIGN §6, notebook 06): pointing game (a
 token cell is cue if any pixel is; IG per pixel), deletion / insertion, randomisation, tables."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass, replace
 
 import numpy as np

@@ -1,8 +1,6 @@
 """Every figure (notebooks 00-09, explorer, ``predict --explain``): arrays or a FusionOutput and an
 optional ``ax``/size in, the Figure out; no ``plt.show()``, no global style or backend edits."""
 
-from __future__ import annotations
-
 import logging
 from pathlib import Path
 
@@ -101,7 +99,7 @@ def plot_audio_map(mfcc: np.ndarray, weights: np.ndarray | None, audio_mask=None
     if weights is not None and np.ndim(weights) == 2:
         lim = float(np.abs(weights).max()) or 1.0
         im = ax.imshow(np.asarray(weights).T, cmap="RdBu_r", alpha=0.6, vmin=-lim, vmax=lim, **image)
-        ax.figure.colorbar(im, cax=ax.inset_axes([1.01, 0, 0.015, 1])).ax.tick_params(labelsize=6)
+        fig.colorbar(im, cax=ax.inset_axes([1.01, 0, 0.015, 1]), format="%.2g")  # no offset label
     elif weights is not None:
         w = np.asarray(weights, dtype=np.float32)
         scaled = (w - w.min()) / (np.ptp(w) + 1e-12) * (F - 1)  # map onto the MFCC axis
@@ -145,7 +143,7 @@ def plot_video_map(frames: np.ndarray, weights: np.ndarray | None, video_mask=No
         ax.set(xticks=[], yticks=[]), ax.set_title(f"frame {f}", fontsize=7)
     if full is not None:  # the colour scale all frames share, beside the last one
         bar = axes[0].figure.colorbar(plt.cm.ScalarMappable(plt.Normalize(vmin, vmax), cmap),
-                                      cax=axes[-1].inset_axes([1.08, 0, 0.08, 1]))
+                                      cax=axes[-1].inset_axes([1.08, 0, 0.08, 1]), format="%.2g")
         bar.ax.tick_params(labelsize=6)
     axes[0].set_ylabel(title, fontsize=8)
     return axes[0].figure
@@ -308,14 +306,18 @@ def explain_prediction(pred: Prediction, checkpoint: str | Path, out_dir: str | 
     title = f"{Path(pred.path).name}: {pred.label} (p={pred.probs.max():.2f})"
     written = [write_json(out / "prediction.json", pred.to_dict())]
     with torch.no_grad():
-        vmap, amap = clip_maps(model(a, v), 0, cfg.model.direction)
-    if vmap is not None or amap is not None:
-        fig = plot_explanation(pred.video, pred.audio, vmap, amap, title=f"attention: {title}",
-                               map_names=DIRECTION_MAPS[cfg.model.direction])
-        written.append(save_figure(fig, out / "attention.png"))
+        res = model(a, v)
+    figures = ({"audio->video": "attention.png", "video->audio": "attention_video_to_audio.png"}
+               if cfg.model.direction == "both" else {cfg.model.direction: "attention.png"})
+    for direction, name in figures.items():  # a "both" model: one figure per direction
+        vmap, amap = clip_maps(res, 0, direction)
+        if vmap is None and amap is None:
+            log.info("%s returns no attention maps; only the Captum figure is written", cfg.model.model)
+            continue
+        fig = plot_explanation(pred.video, pred.audio, vmap, amap, map_names=DIRECTION_MAPS[direction],
+                               title=f"attention ({direction}): {title}")
+        written.append(save_figure(fig, out / name))
         plt.close(fig)
-    else:
-        log.info("%s returns no attention maps; only the Captum figure is written", cfg.model.model)
     target = torch.tensor([int(pred.probs.argmax())], device=device)  # the predicted class
     attr = attribute(model, a, v, target, "ig", "mean", n_steps=ig_steps)
     fig = plot_explanation(pred.video, pred.audio, attr.video_pixels()[0].cpu().numpy(),

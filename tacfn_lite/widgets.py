@@ -1,8 +1,6 @@
 """ipywidgets explorer (notebooks 05, 06): pick clip, variant, model, direction and method; see the
 frames and MFCC with their maps, prediction and truth. Cached, so moving the slider only redraws."""
 
-from __future__ import annotations
-
 import html
 import io
 from pathlib import Path

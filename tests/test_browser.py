@@ -25,7 +25,7 @@ import nbformat
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("TACFN_CHROMIUM", "/usr/bin/chromium")  # e.g. a Chrome on macOS
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TRAINED = REPO / "runs/validity/tacfn/best.pt"  # bench/validity.py's TACFN, when present
@@ -34,7 +34,8 @@ TRAINED = REPO / "runs/validity/tacfn/best.pt"  # bench/validity.py's TACFN, whe
 def _missing_browser() -> str | None:
     """Why the browser test cannot run here, or None when Chromium and Playwright are present."""
     if not Path(CHROMIUM).is_file():
-        return f"Debian Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        return (f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium; elsewhere "
+                "set TACFN_CHROMIUM to a Chrome or Chromium binary)")
     if importlib.util.find_spec("playwright") is None:
         return "the playwright package is not installed (pip install -e '.[dev]')"
     return None

@@ -81,21 +81,21 @@ def test_real_corpus_licences_are_named():
     assert "USC" in LICENCES["iemocap"]
 
 
-def test_evaluate_prints_the_card(trained, capsys):
+def test_evaluate_prints_the_card_on_stderr_and_only_json_on_stdout(trained, capsys):
     _, _, _, out = trained
     assert main(["evaluate", str(out / "best.pt"), "--device", "cpu"]) == 0
-    text = capsys.readouterr().out
-    assert "# Model card: tacfn on synthav" in text
-    assert json.loads((out / CARD_JSON).read_text())["checkpoint"]["sha256"][:16] in text
+    printed = capsys.readouterr()
+    assert "# Model card: tacfn on synthav" in printed.err
+    assert json.loads((out / CARD_JSON).read_text())["checkpoint"]["sha256"][:16] in printed.err
+    assert json.loads(printed.out)["split"] == "test"  # `tacfn-lite evaluate ... | jq` works
 
 
 def test_evaluate_prints_each_confusion_row_on_one_line_as_valid_json(trained, capsys):
     _, _, _, out = trained
     assert main(["evaluate", str(out / "best.pt"), "--device", "cpu"]) == 0
-    lines = capsys.readouterr().out.splitlines()  # the card, then the JSON from a lone "{"
-    start = max(i for i, ln in enumerate(lines) if ln == "{")
-    confusion = json.loads("\n".join(lines[start:]))["confusion"]
-    rows = [ln.strip().rstrip(",") for ln in lines[start:] if ln.strip().startswith("[ ")]
+    text = capsys.readouterr().out
+    confusion = json.loads(text)["confusion"]
+    rows = [ln.strip().rstrip(",") for ln in text.splitlines() if ln.strip().startswith("[ ")]
     assert len(confusion) > 1 and [json.loads(r) for r in rows] == confusion
 
 
@@ -131,6 +131,19 @@ def test_uar_is_the_mean_per_class_recall_on_a_hand_computed_example():
     assert m["uar"] == pytest.approx((1 + 0.5 + 0.5) / 3)
     assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3 + 2 / 3) / 3)  # class 0: P 4/6, R 1
     assert m["majority_baseline"] == 0.5 and m["chance_baseline"] == 0.25
+
+
+def test_train_prints_one_line_per_epoch_counted_from_one(synthav, synthav_cache, tmp_path,
+                                                          capsys):
+    import re
+
+    synthav("complementary")
+    assert main(["train", "--variant", "complementary", "--epochs", "2", "--device", "cpu",
+                 "--out", str(tmp_path / "run"), "--set", f"cache_dir={synthav_cache}"]) == 0
+    err = capsys.readouterr().err.replace("\r", "\n")  # the bars redraw with \r
+    line = r"^epoch {}/2: train loss \d+\.\d{{4}}, val accuracy [01]\.\d{{4}}( \(best\))?, [\d.]+ s$"
+    assert re.search(line.format(1), err, re.M) and re.search(line.format(2), err, re.M), err
+    assert "epoch 0" not in err
 
 
 def test_a_cli_checkpoint_evaluates_from_any_folder_on_the_same_cached_data(

@@ -703,6 +703,8 @@ def test_report_only_a_missing_notebook_lists_the_notebooks_there(notebooks, tmp
     (("--lr", "-1"), "train.lr: expected a number >= 0, got -1.0"),
     (("--root", "/no/such/ravdess"), "data.root '/no/such/ravdess' is for a real corpus: add "
                                      "--data ravdess"),
+    (("--model", "concat", "--direction", "both"),  # recorded in its card before, never used
+     "--direction: TACFN's; --model concat has no fusion direction"),
 ])
 def test_train_rejects_bad_settings_in_one_line_before_training(tmp_path, capsys, args, message):
     rc = main(["train", "--out", str(tmp_path / "run"), "--device", "cpu", *args])
@@ -770,6 +772,7 @@ def test_os_error_is_one_line_and_debug_shows_the_traceback(corpus, tmp_path):
     assert plain.returncode == 1 and plain.stderr.count("\n") == 1, plain.stderr
     assert plain.stderr.startswith(f"tacfn-lite prepare: error: {tmp_path / 'file'}")
     assert "Not a directory" in plain.stderr and "Traceback" not in plain.stderr
+    assert "a file stands where a folder is needed" in plain.stderr  # not "check the disk"
     for debug in (cli("--debug", *argv), cli(*argv, "--debug"), cli(*argv, TACFN_DEBUG="1")):
         assert debug.returncode == 1 and "Traceback" in debug.stderr
         assert "NotADirectoryError" in debug.stderr

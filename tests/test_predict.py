@@ -65,6 +65,24 @@ def test_predict_cli_prints_probabilities_and_writes_explanations(exported, tmp_
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
     for name in ("prediction.json", "attention.png", "integrated_gradients.png"):
         assert (tmp_path / "explain" / name).stat().st_size > 0
+    assert not (tmp_path / "explain" / "attention_video_to_audio.png").exists()  # one direction
+
+
+def test_explain_draws_both_directions_of_a_both_model(exported, tmp_path, capsys):
+    """A ``--direction both`` model has four maps; the figure of its video→audio pair was left
+    out before (only video_weight and audio_select were drawn)."""
+    raw, written, _, _, _ = exported
+    cfg = get_config("tiny", name="ravdess", root=str(raw), cache_dir=str(tmp_path / "cache"),
+                     direction="both")
+    torch.manual_seed(0)
+    ckpt = atomic_torch_save({"model": build_model(cfg.model).eval().state_dict(),
+                              "config": cfg.to_dict()}, tmp_path / "both.pt")
+    folder = raw / f"Actor_{written[0]['actor']:02d}"
+    assert main(["predict", str(folder / f"01-{written[0]['key']}.mp4"), "--checkpoint", str(ckpt),
+                 "--explain", str(tmp_path / "x")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in ("attention.png", "attention_video_to_audio.png"):
+        assert f"wrote {tmp_path / 'x' / name}" in lines and (tmp_path / "x" / name).stat().st_size
 
 
 def _frames(n: int, face: bool = True) -> np.ndarray:

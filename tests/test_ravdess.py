@@ -60,6 +60,14 @@ def _no_cache_left(out: Path) -> bool:
     return not out.exists() or not any(p for p in out.rglob("*") if p.is_file())
 
 
+def test_too_few_actors_says_how_many_are_needed_and_a_file_is_not_a_root(tmp_path):
+    with pytest.raises(ValueError, match=r"got 4: use a corpus .*export: --actors 6 or more"):
+        actor_folds(np.arange(4))
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    with pytest.raises(ValueError, match="clip.mp4: a file, not the RAVDESS root folder"):
+        ravdess.scan(tmp_path / "clip.mp4")
+
+
 def test_parse_name_reads_every_field():
     name = ravdess.parse_name("Actor_12/01-01-05-02-01-02-12.mp4")
     assert (name.modality, name.channel, name.emotion, name.intensity, name.statement,

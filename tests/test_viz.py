@@ -72,4 +72,8 @@ def test_every_heat_map_has_a_colour_bar_with_its_range_and_a_missing_map_has_no
     fig = plot_explanation(frames, ig_audio, grid_map, ig_audio)
     assert bars(fig) == [pytest.approx((0.0, 0.5)), pytest.approx((-3.0, 3.0))]
     assert bars(plot_explanation(frames, ig_audio, None, np.ones(63))) == []  # curve: in title
+    tiny = plot_explanation(frames, 1e-6 * ig_audio, 1e-6 * grid_map, 1e-6 * ig_audio)
+    tiny.canvas.draw()  # an offset label ("1e-6") on a bar overlapped the last frame's title
+    assert [c.yaxis.get_offset_text().get_text() for ax in tiny.axes for c in ax.child_axes] \
+        == ["", ""]
     plt.close("all")

@@ -1,7 +1,5 @@
 """Data: one :class:`Batch` type for every corpus, SynthAV (default) and real-corpus loaders."""
 
-from __future__ import annotations
-
 import importlib
 
 import numpy as np

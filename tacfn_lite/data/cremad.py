@@ -1,8 +1,6 @@
 """CREMA-D (Cao et al. 2014, DESIGN §4): 91 actors, 6 emotions, ``AudioWAV/*.wav`` (16 kHz) +
 ``VideoFlash/*.flv``, 6 actor-independent folds of ~15, Haar-cascade faces. docs/real-data.md."""
 
-from __future__ import annotations
-
 import re
 from collections import namedtuple
 from functools import partial

@@ -1,8 +1,6 @@
 """SynthAV clips in real corpus layouts (``tacfn-lite export``) so the real pipelines run end to
 end in tests: RAVDESS (mp4, wav, OpenFace CSV) and CREMA-D (wav + flv). docs/real-data.md."""
 
-from __future__ import annotations
-
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path

@@ -1,8 +1,6 @@
 """Features for SynthAV, the real corpora and ``predict``: librosa MFCC frames and face crops
 (OpenFace landmarks → OpenCV Haar cascade → centre crop). docs/real-data.md."""
 
-from __future__ import annotations
-
 import logging
 from functools import cache
 from pathlib import Path

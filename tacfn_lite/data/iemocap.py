@@ -2,8 +2,6 @@
 accuracy / weighted F1 per emotion (:func:`binary_metrics`). Source tokens = text ⊕ audio per step
 (``DataConfig.iemocap_text``), target = vision features (``video_backbone``). docs/real-data.md."""
 
-from __future__ import annotations
-
 import codecs
 import pickle
 from functools import partial

@@ -1,8 +1,6 @@
 """Leakage checks (DESIGN §4, notebook 09; ``tacfn-lite check-splits`` and every training): no
 actor, utterance (one recording: an mp4 and its wav), clip or content is shared by two splits."""
 
-from __future__ import annotations
-
 import hashlib
 from collections import Counter
 from dataclasses import dataclass

@@ -1,8 +1,6 @@
 """Shared helpers for real audio-video corpora (DESIGN §4): PyAV decoding, one clip → features,
 and reading the shard cache that ``prepare.py`` writes (formats: docs/real-data.md)."""
 
-from __future__ import annotations
-
 import hashlib
 import importlib
 import io

@@ -1,8 +1,6 @@
 """The resumable shard writer of ``tacfn-lite prepare`` (docs/real-data.md): clips → shard
 files and ``prepared.json`` (format: ``media.py``), atomically, reusing a stopped run's shards."""
 
-from __future__ import annotations
-
 import hashlib
 import itertools
 import json

@@ -1,8 +1,6 @@
 """RAVDESS (Livingstone & Russo 2018, DESIGN §4): validated names, mp4/wav/landmark-CSV pairs.
 Protocol: speech, 8 emotions, 24 actors in 6 actor-independent folds of 4. docs/real-data.md."""
 
-from __future__ import annotations
-
 import re
 from collections import namedtuple
 from functools import partial
@@ -64,7 +62,7 @@ def scan(root: str | Path, strict: bool = False) -> tuple[list[dict], list[dict]
     :func:`media.process_clip` takes them, skipped as ``{"file", "reason"}``."""
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root}: RAVDESS root folder not found")
+        raise ValueError(f"{root}: {'a file, not the' if root.is_file() else 'no'} RAVDESS root folder")
     skipped, skip = skip_recorder(strict)
     csvs = {p.stem: p for p in root.rglob("*.csv")}
     groups: dict[str, dict] = {}

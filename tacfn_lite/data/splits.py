@@ -1,8 +1,6 @@
 """Actor-independent splits (6 folds of contiguous actor groups, validation actors drawn from the
 training actors) and hashed JSON manifests (DESIGN §4, notebooks 00, 09)."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 
@@ -15,7 +13,8 @@ def actor_folds(actors: np.ndarray, n_folds: int = N_FOLDS) -> list[list[int]]:
     """Split the sorted unique actor ids into ``n_folds`` contiguous groups (RAVDESS: 4 each)."""
     ids = sorted(int(a) for a in np.unique(actors))
     if len(ids) < n_folds:
-        raise ValueError(f"need at least {n_folds} actors for {n_folds} folds, got {len(ids)}")
+        raise ValueError(f"need at least {n_folds} actors for {n_folds} folds, got {len(ids)}: use a "
+                         f"corpus with more actors (export: --actors {n_folds} or more)")
     return [list(map(int, g)) for g in np.array_split(ids, n_folds)]
 
 

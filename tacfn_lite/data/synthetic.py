@@ -1,8 +1,6 @@
 """SynthAV (DESIGN §3, notebook 00): a seeded synthetic audio-visual emotion set whose answers are
 known: an audio and a video cue per clip, and ceilings computed from :func:`latent_cases`."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 import logging
