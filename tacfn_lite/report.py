@@ -147,6 +147,19 @@ class ReportOptions:
     progress: bool = True
 
 
+def _kernel_manager(log: Path):
+    """A kernel manager whose kernel process writes its own stderr (not the cells') to ``log``:
+    Ctrl-C in a terminal reaches the kernel too, and its traceback belongs there, not on screen."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            with open(log, "ab") as fh:  # the kernel keeps its own copy of the descriptor
+                return await super()._async_launch_kernel(kernel_cmd, **kw, stderr=fh)
+
+    return LoggedKernelManager
+
+
 def _execute(nb: Path, out: Path, params: dict) -> dict:
     import papermill as pm
     from nbconvert import HTMLExporter
@@ -156,13 +169,15 @@ def _execute(nb: Path, out: Path, params: dict) -> dict:
     # kernel CPU time (less load-bound than seconds): user + system of finished children
     t0, cpu0 = time.perf_counter(), sum(os.times()[2:4])
     entry = {"notebook": nb.name, "executed": out.name, "status": "ok"}
+    log = out.with_suffix(".kernel.log")  # kept when the kernel said something
     try:  # kernel on IPC sockets in a private folder (ipykernel warns TCP is unencrypted), Unix
         with tempfile.TemporaryDirectory(prefix="tacfn-kernel-") as tmp, mock.patch.dict(
                 os.environ, TACFN_TEXT_PROGRESS="1"):  # the kernel's bars as text (runtime.tqdm)
             ipc = {"transport": "ipc", "ip": f"{tmp}/k"} if os.name == "posix" else {}
             pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
                                 progress_bar=False, cwd=str(nb.parent),
-                                config=Config(KernelManager=ipc))
+                                config=Config(KernelManager=ipc),
+                                kernel_manager_class=_kernel_manager(log))
     except PapermillExecutionError as exc:
         src = (exc.source or "").strip().splitlines()
         entry.update(status="failed", cell=f"In [{exc.exec_count}]", error=f"{exc.ename}: "
@@ -171,6 +186,8 @@ def _execute(nb: Path, out: Path, params: dict) -> dict:
         entry.update(status="failed", cell="(kernel)", error=f"{type(exc).__name__}: {exc}",
                      cell_source="")
     entry["seconds"] = round(time.perf_counter() - t0, 1)
+    if log.is_file() and not log.stat().st_size:
+        log.unlink()
     entry["cpu_seconds"] = round(sum(os.times()[2:4]) - cpu0, 1)
     if out.exists():
         quiet = logging.getLogger(f"{__name__}.nbconvert")  # it warns of images without alt text

@@ -233,6 +233,34 @@ def test_ctrl_c_in_a_report_still_writes_its_run_json_and_front_page(tmp_path, m
     assert "<b>01_second.ipynb interrupted</b> at cell (Ctrl-C): stopped by the user" in page
 
 
+@pytest.mark.slow
+def test_ctrl_c_in_a_terminal_prints_one_line_not_the_kernels_traceback(tmp_path):
+    """The terminal sends SIGINT to the whole process group, the kernel included: its traceback
+    (ipykernel, zmq) came before the one line the README promises."""
+    import signal
+    import time
+
+    nb_dir, marker = tmp_path / "notebooks", tmp_path / "running"
+    nb_dir.mkdir()
+    _notebook(nb_dir / "00_slow.ipynb", f"import pathlib, time\npathlib.Path({str(marker)!r})"
+              ".write_text('x')\ntime.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-m", "tacfn_lite.cli", "report", "--notebooks",
+                             str(nb_dir), "--out", str(tmp_path / "reports"), "--run-id", "r"],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert marker.exists(), "the notebook never started"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    err = proc.communicate(timeout=120)[1]
+    lines = [ln for ln in err.splitlines()  # not the bar, nor this toy notebook's missing params
+             if ln.strip() and "%|" not in ln and not ln.startswith("WARNING papermill")]
+    assert proc.returncode == 130 and lines == [
+        "tacfn-lite report: interrupted; index.html in the run folder shows the notebooks that ran"
+    ], err
+    assert json.loads((tmp_path / "reports/r/run.json").read_text())["status"] == "interrupted"
+
+
 def _numbers(metrics: dict, prefix: str = "") -> dict:
     """Flatten nested metrics to {"key/sub": value}."""
     out = {}
