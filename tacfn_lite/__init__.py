@@ -1,9 +1,8 @@
 """tacfn-lite: a teaching and analysis kit for TACFN (arXiv 2505.06536). Importing the package
 has no side effects: no seeding, no plotting style, no downloads."""
 
-__version__ = "0.1.0"
-
-from .config import CLASS_NAMES  # noqa: E402,F401  (SynthAV/RAVDESS class names)
+from .config import CLASS_NAMES  # noqa: F401  (SynthAV/RAVDESS class names)
+from .config import VERSION as __version__  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .config import MODELS, VARIANTS, get_config, resolve_key
+from .config import MODELS, VARIANTS, VERSION, get_config, resolve_key
 
 SHORTCUTS = {  # flag → config key
     "model": "model.model", "data": "data.name", "variant": "data.variant", "size": "data.size",
@@ -216,6 +216,7 @@ def cmd_predict(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tacfn-lite", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tacfn-lite {VERSION}")
     _global_flags(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
     _command(sub, cmd_generate, "generate (and cache) a SynthAV set; print its summary",

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+VERSION = "0.1.0"  # the kit's; pyproject.toml says the same (tests/test_machine_faults.py)
 CLASS_NAMES = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 MODELS = ("tacfn", "concat", "late", "mult", "audio", "video")
 DEVICES = "auto, cpu, cuda, cuda:N or mps"  # what train.device, --device and --param accept

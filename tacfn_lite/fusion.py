@@ -136,8 +136,10 @@ class TACFNFusion(nn.Module):
         self.v2a = SelectReinforce(cfg) if cfg.direction != "audio->video" else None
         if cfg.classifier_source == "all":
             if cfg.direction != "audio->video" or cfg.audio_steps < 1:
-                raise ValueError("classifier_source='all' needs direction='audio->video' and "
-                                 f"audio_steps >= 1, got {cfg.direction!r}, {cfg.audio_steps}")
+                raise ValueError("classifier_source='all' (the official head) needs direction="
+                                 f"'audio->video' and audio_steps >= 1, got {cfg.direction!r}, "
+                                 f"{cfg.audio_steps}: keep audio->video, or set "
+                                 "classifier_source='selected' (CLI --set classifier_source=selected)")
             self.head = nn.Linear(cfg.d_model * (1 + cfg.audio_steps), cfg.n_classes)
         else:
             self.head = Head(2 * cfg.d_model * n_dirs, cfg)

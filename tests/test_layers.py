@@ -37,6 +37,7 @@ LAYERS = [
     ("frontpage",),
     ("report",),
     ("cli",),
+    ("__main__",),  # python -m tacfn_lite
     ("",),  # the package root (tacfn_lite/__init__.py)
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

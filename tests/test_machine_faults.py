@@ -751,6 +751,27 @@ def test_root_help_says_raw_for_prepare_and_prepared_for_train(capsys):
     assert "--lr" not in prepare_help and "--epochs" not in prepare_help
 
 
+def test_prepare_says_when_it_replaces_a_cache_made_from_another_folder(corpus, raw, tmp_path,
+                                                                       caplog):
+    out = tmp_path / "prep"
+    assert main(prep_argv(corpus.raw, out)) == 0 and main(prep_argv(corpus.raw, out)) == 0
+    assert "replacing" not in caplog.text  # the same folder again: a rerun, nothing to say
+    assert main(prep_argv(raw, out)) == 0  # a copy elsewhere: the cache is rebuilt from it
+    assert f"{out}: replacing the ravdess cache prepared from {corpus.raw.resolve()} with one " \
+           f"from {raw.resolve()}" in caplog.text
+
+
+def test_version_and_python_m_run_the_command_line():
+    from tacfn_lite import __version__
+
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert f'\nversion = "{__version__}"\n' in pyproject  # one version, said twice
+    for argv in (["tacfn_lite.cli"], ["tacfn_lite"]):
+        done = subprocess.run([sys.executable, "-m", *argv, "--version"], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout.strip() == f"tacfn-lite {__version__}"
+
+
 def test_export_usage_shows_out_as_required_and_argparse_asks_for_it(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["export", "ravdess"])

@@ -170,7 +170,8 @@ def default_cache(root: str | Path, cfg: DataConfig, corpus: str,
 def find_cache(cfg: DataConfig, corpus: str, settings: dict | None = None) -> tuple[Path, dict]:
     """``(folder, manifest)`` of ``cfg.root`` if it is a prepared cache, else of its default one."""
     if cfg.root is None:
-        raise ValueError(f"data set {corpus!r} needs --root (prepared cache or raw corpus)")
+        raise ValueError(f"data set {corpus!r} needs a root (DataConfig.root; CLI --root): its "
+                         "prepared cache or the raw corpus")
     root = Path(cfg.root)
     alt = default_cache(root, cfg, corpus, settings)
     for folder in (root, alt):

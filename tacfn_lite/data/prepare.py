@@ -57,8 +57,13 @@ def write_prepared(corpus: str, clips, out_dir: str | Path, *, class_names: tupl
     first when :func:`prepared_bytes` exceeds the free space, unless ``force``. A ``ValueError``
     clip is skipped (stops a ``strict`` run); shards done before OSError/Ctrl-C stay for a rerun."""
     out, clips, extra_meta = Path(out_dir), list(clips), extra_meta or {}
-    if (out / MANIFEST).is_file() and (other := read_json(out / MANIFEST).get("corpus")) != corpus:
-        raise ValueError(f"{out}: holds a prepared {other} cache, not {corpus}; use another --out")
+    old = read_json(out / MANIFEST) if (out / MANIFEST).is_file() else {}
+    if old and old.get("corpus") != corpus:
+        raise ValueError(f"{out}: holds a prepared {old.get('corpus')} cache, not {corpus}; use "
+                         "another --out")
+    if old.get("root") not in (None, extra_meta.get("root")):  # runs trained on it: see evaluate
+        log.warning("%s: replacing the %s cache prepared from %s with one from %s", out, corpus,
+                    old["root"], extra_meta.get("root"))
     check_space(out, prepared_bytes(settings, len(clips)), force)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
