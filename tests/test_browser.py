@@ -276,7 +276,8 @@ def test_missing_chromium_skips_with_the_reason_outside_ci(monkeypatch, tmp_path
     kind, message = _outcome()
     assert kind is pytest.skip.Exception
     missing = tmp_path / "no-chromium"
-    assert message == f"Debian Chromium not found at {missing} (apt-get install chromium)"
+    assert message == (f"Chromium not found at {missing} (Debian: apt-get install chromium; "
+                       "elsewhere set TACFN_CHROMIUM to a Chrome or Chromium binary)")
 
 
 def test_missing_chromium_fails_under_ci(monkeypatch, tmp_path):
@@ -284,7 +285,7 @@ def test_missing_chromium_fails_under_ci(monkeypatch, tmp_path):
     monkeypatch.setenv("CI", "true")
     kind, message = _outcome()
     assert kind is pytest.fail.Exception
-    assert message.startswith("browser test cannot run under CI=true: Debian Chromium not found")
+    assert message.startswith("browser test cannot run under CI=true: Chromium not found")
 
 
 def test_missing_playwright_fails_under_ci(monkeypatch, tmp_path):
