@@ -19,7 +19,8 @@ SHORTCUTS = {  # flag → config key
     "batch_size": "train.batch_size", "lr": "train.lr", "amp": "train.amp",
     "audio_dropout": "model.audio_dropout", "video_dropout": "model.video_dropout"}
 OPTIONS = {  # shared flags; each command adds only those that apply to it
-    "preset": {"default": "tiny", "choices": ("tiny", "paper"), "help": "tiny: CPU; paper: GPU"},
+    "preset": {"default": "tiny", "choices": ("tiny", "paper"),
+               "help": "tiny: CPU; paper: GPU (default: tiny)"},
     "model": {"choices": MODELS, "help": "which model to train"},
     "data": {"choices": ("synthav", "ravdess", "cremad", "iemocap"), "help": "data set"},
     "variant": {"choices": VARIANTS, "help": "SynthAV variant"},
@@ -47,6 +48,8 @@ DATA = ("preset", "data", "variant", "size", "root", "fold")
 DATA_HELP = {"preset": "frame and audio settings of the tiny (CPU) or paper (GPU) preset",
              "set": "any data config field, e.g. --set n_frames=30 --set data_seed=1"}
 TRAIN = ("epochs", "batch_size", "lr", "device", "amp", "out", "set")
+PRESET_DEFAULTS = {flag: tuple(getattr(getattr(get_config(p), key.split(".")[0]), key.split(".")[1])
+                               for p in ("tiny", "paper")) for flag, key in SHORTCUTS.items()}
 
 
 def _command(sub, func, help: str, *shared: str, **helps: str) -> argparse.ArgumentParser:
@@ -56,6 +59,10 @@ def _command(sub, func, help: str, *shared: str, **helps: str) -> argparse.Argum
     _global_flags(p, argparse.SUPPRESS)  # also after the command; unset: the top level's
     for name in shared:
         kw = {**OPTIONS[name], **(h if isinstance(h := helps.get(name, {}), dict) else {"help": h})}
+        tiny, paper = PRESET_DEFAULTS.get(name, (None, None)) if name not in helps else (None,) * 2
+        if tiny is not None:  # the config's default, which the parser itself leaves unset
+            kw["help"] += f" (default: {tiny}" + (f"; --preset paper: {paper})" if paper != tiny
+                                                  else ")")
         p.add_argument("--" + name.replace("_", "-"), **kw)
     p.set_defaults(func=func)
     return p

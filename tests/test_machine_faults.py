@@ -772,6 +772,16 @@ def test_version_and_python_m_run_the_command_line():
         assert done.returncode == 0 and done.stdout.strip() == f"tacfn-lite {__version__}"
 
 
+def test_help_shows_the_defaults_of_both_presets(capsys):
+    """The parser leaves these unset (the config decides), so argparse alone showed no default."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--epochs EPOCHS training epochs (default: 20; --preset paper: 70)" in text
+    assert "SynthAV variant (default: complementary)" in text and "(default: runs/default)" in text
+    assert "--preset {tiny,paper} tiny: CPU; paper: GPU (default: tiny)" in text
+
+
 def test_export_usage_shows_out_as_required_and_argparse_asks_for_it(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["export", "ravdess"])
