@@ -131,11 +131,11 @@ def cmd_evaluate(args) -> dict:
     from .data import make_loaders
     from .io import read_json
     from .runtime import resolve_device
-    from .train import evaluate
+    from .train import SPLIT_MANIFEST, evaluate
     device = resolve_device(args.device or "auto")
     model, cfg = load_model(args.checkpoint, device)
     loaders, now = make_loaders(cfg)
-    saved = Path(args.checkpoint).parent / "split_manifest.json"  # written by train
+    saved = Path(args.checkpoint).parent / SPLIT_MANIFEST  # written by train
     then = read_json(saved, "split manifest") if saved.is_file() else now
     if then.get("hash") != now.get("hash"):  # e.g. the corpus was prepared again since
         raise ValueError(f"{args.checkpoint}: its data changed since training (data hash "

@@ -19,11 +19,12 @@ from torch import nn
 from .cards import write_card
 from .config import RunConfig
 from .data.leakage import check_manifest
-from .io import atomic_torch_save, atomic_write_text, load_checkpoint
+from .io import atomic_torch_save, atomic_write_text, load_checkpoint, write_json
 from .metrics import classification_metrics
 from .runtime import autocast, resolve_device, seed_everything, tqdm
 
 log = logging.getLogger(__name__)
+SPLIT_MANIFEST = "split_manifest.json"  # next to best.pt; `evaluate` compares it with the data
 
 # on_epoch(epoch, row, model): called after each epoch's validation; may add keys to ``row``.
 EpochCallback = Callable[[int, dict, nn.Module], None]
@@ -234,7 +235,7 @@ def _finish(run: _Run, loaders: dict, cfg: RunConfig, manifest: dict | None) -> 
     if _rank() == 0:
         atomic_write_text(run.out / "history.json", json.dumps(h.to_dict(), indent=1))
         if manifest is not None:
-            atomic_write_text(run.out / "split_manifest.json", json.dumps(manifest, indent=1))
+            write_json(run.out / SPLIT_MANIFEST, manifest)
         write_card(cfg, h, run.out / "best.pt", manifest, run.device)
     return h
 
